@@ -1,0 +1,82 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// The access rules of management operations. "Administrator" below means
+// a user whose role administers the token's tenant: an administrator of
+// that tenant, or a global administrator whose tenants include it.
+//
+//	operation                        own token   other's private   other's shared
+//	see in a listing, get metadata   owner       administrator     administrator
+//	reveal the value, renew          owner       nobody            administrator
+//	disable, enable, rename,
+//	  change expiry, delete          owner       administrator     administrator
+//	change permissions               owner       nobody            nobody
+//
+// A user who may not see a token gets ErrNotFound, so nobody learns of the
+// existence of tokens they cannot see; a user who may see it but not
+// perform the operation gets ErrForbidden. Disabled users and users who
+// sign in by SSO may perform no operation at all.
+
+func canSee(actor *User, t *Token) bool {
+	return t.OwnerID == actor.ID || actor.administers(t.TenantID)
+}
+
+func canUseValue(actor *User, t *Token) bool {
+	return t.OwnerID == actor.ID || (t.Shared && actor.administers(t.TenantID))
+}
+
+// actor returns the user performing a management operation, after checking
+// that they may use the token features at all.
+func (m *Manager) actor(ctx context.Context, actorID string) (User, error) {
+	u, err := m.policy.User(ctx, actorID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) {
+			return User{}, err
+		}
+		return User{}, m.storeFailure(ctx, "policy", err)
+	}
+	if u.Disabled {
+		return User{}, fmt.Errorf("%w: user %q is disabled and cannot manage tokens", ErrOwnerDisabled, u.ID)
+	}
+	if u.SSO {
+		return User{}, fmt.Errorf("%w: user %q signs in by SSO, and SSO users cannot have or manage API tokens", ErrSSO, u.ID)
+	}
+	return u, nil
+}
+
+// visible loads the token with the given ID for the actor, and returns
+// ErrNotFound when it does not exist or the actor may not see it.
+func (m *Manager) visible(ctx context.Context, actor *User, id string) (Record, error) {
+	rec, err := m.store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !canSee(actor, &rec.Token)) {
+		return Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return Record{}, m.storeFailure(ctx, "get token", err)
+	}
+	return rec, nil
+}
+
+// checkOwnerActive returns an error when the owner of the token may not
+// have usable tokens: disabled, unknown or signing in by SSO.
+func (m *Manager) checkOwnerActive(ctx context.Context, t *Token) (User, error) {
+	owner, err := m.policy.User(ctx, t.OwnerID)
+	if errors.Is(err, ErrUnknownUser) {
+		return User{}, fmt.Errorf("%w: owner %q of token %s is not a known user", ErrOwnerDisabled, t.OwnerID, t.ID)
+	}
+	if err != nil {
+		return User{}, m.storeFailure(ctx, "policy", err)
+	}
+	if owner.Disabled {
+		return User{}, fmt.Errorf("%w: owner %q of token %s is disabled", ErrOwnerDisabled, owner.ID, t.ID)
+	}
+	if owner.SSO {
+		return User{}, fmt.Errorf("%w: owner %q of token %s signs in by SSO", ErrSSO, owner.ID, t.ID)
+	}
+	return owner, nil
+}

@@ -1,0 +1,156 @@
+package apitoken
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Method is how a request authenticated.
+type Method string
+
+// Methods of a Principal.
+const (
+	// MethodToken is a value in the token header, such as X-API-Token.
+	MethodToken Method = "token"
+	// MethodBearer is a value in an "Authorization: Bearer" header.
+	MethodBearer Method = "bearer"
+	// MethodLegacy is a legacy UUID and secret pair.
+	MethodLegacy Method = "legacy"
+)
+
+// Principal is the result of a successful verification: who the request
+// acts for and what it may do.
+type Principal struct {
+	TokenID  string
+	OwnerID  string
+	TenantID string
+	Shared   bool
+	// BackwardCompatible is true for the bridge tokens of the older UUID +
+	// secret scheme, whichever credentials the request sent.
+	BackwardCompatible bool
+	Method             Method
+	// Permissions are the effective permissions: those of the token that
+	// its owner still holds at the moment of verification, sorted. For a
+	// backward-compatible token they are the owner's current permissions.
+	Permissions []string
+}
+
+// Has reports whether p holds the permission. A nil Principal holds none.
+func (p *Principal) Has(permission string) bool {
+	if p == nil {
+		return false
+	}
+	_, found := slices.BinarySearch(p.Permissions, permission)
+	return found
+}
+
+// Verify checks a token value and returns the principal it authenticates.
+// The steps are: check the format and checksum, hash, look the digest up,
+// then check the status, the expiry and the owner, and intersect the
+// token's permissions with the owner's current ones.
+//
+// Rejected credentials return an error for which IsCredentialError is true
+// (ErrMalformed, ErrNotFound, ErrExpired, ErrDisabled, ErrOwnerDisabled or
+// ErrSSO). Any other error is a failure of the store or the Policy, and the
+// request must be refused as well: verification fails closed.
+//
+// Verify makes no store write except, at most once per
+// Config.LastUsedInterval, one batched write of last-used times.
+func (m *Manager) Verify(ctx context.Context, value string) (Principal, error) {
+	digest, err := m.format.digest(value)
+	if err != nil {
+		return Principal{}, err
+	}
+	rec, err := m.store.Lookup(ctx, digest)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Principal{}, ErrNotFound
+		}
+		return Principal{}, m.storeFailure(ctx, "verify", err)
+	}
+	// The store found the record by digest; comparing again in constant
+	// time guards against a store whose lookup is looser than equality.
+	if subtle.ConstantTimeCompare(rec.Digest[:], digest[:]) != 1 {
+		return Principal{}, ErrNotFound
+	}
+	return m.authenticate(ctx, &rec, MethodToken)
+}
+
+// authenticate runs the checks that follow the lookup, for every kind of
+// credential.
+func (m *Manager) authenticate(ctx context.Context, rec *Record, method Method) (Principal, error) {
+	now := m.clock.Now()
+	if rec.Disabled {
+		return Principal{}, fmt.Errorf("%w: token %s was disabled (%s)", ErrDisabled, rec.ID, rec.DisabledReason)
+	}
+	if rec.ExpiredAt(now) {
+		return Principal{}, fmt.Errorf("%w: token %s expired at %s", ErrExpired, rec.ID, rec.ExpiresAt.Format(timeFormat))
+	}
+
+	owner, err := m.policy.User(ctx, rec.OwnerID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) {
+			return Principal{}, fmt.Errorf("%w: owner %q of token %s is not a known user", ErrOwnerDisabled, rec.OwnerID, rec.ID)
+		}
+		return Principal{}, m.storeFailure(ctx, "verify: policy", err)
+	}
+	switch {
+	case owner.Disabled:
+		return Principal{}, fmt.Errorf("%w: owner %q of token %s is disabled", ErrOwnerDisabled, owner.ID, rec.ID)
+	case owner.SSO:
+		return Principal{}, fmt.Errorf("%w: owner %q of token %s signs in by SSO", ErrSSO, owner.ID, rec.ID)
+	case owner.TenantID != rec.TenantID:
+		return Principal{}, fmt.Errorf("%w: owner %q of token %s moved to another tenant", ErrOwnerDisabled, owner.ID, rec.ID)
+	}
+
+	perms := effectivePermissions(&rec.Token, &owner)
+	if len(perms) == 0 {
+		return Principal{}, fmt.Errorf("%w: owner %q of token %s holds none of its permissions", ErrDisabled, owner.ID, rec.ID)
+	}
+
+	if m.lastUsed.touch(rec.ID, rec.LastUsedAt, now) {
+		m.flushDue(ctx)
+	}
+	return Principal{
+		TokenID:            rec.ID,
+		OwnerID:            rec.OwnerID,
+		TenantID:           rec.TenantID,
+		Shared:             rec.Shared,
+		BackwardCompatible: rec.BackwardCompatible,
+		Method:             method,
+		Permissions:        perms,
+	}, nil
+}
+
+// effectivePermissions returns the token's permissions that the owner still
+// holds, sorted. It reuses t.Permissions when the owner holds them all,
+// which is the usual case, so that verification does not allocate for it.
+func effectivePermissions(t *Token, owner *User) []string {
+	if t.BackwardCompatible {
+		return normalizeHeld(owner.Permissions)
+	}
+	for i, p := range t.Permissions {
+		if !owner.HasPermission(p) {
+			kept := slices.Clone(t.Permissions[:i])
+			for _, q := range t.Permissions[i+1:] {
+				if owner.HasPermission(q) {
+					kept = append(kept, q)
+				}
+			}
+			return kept
+		}
+	}
+	return t.Permissions
+}
+
+// normalizeHeld returns a sorted copy of permissions without duplicates.
+func normalizeHeld(permissions []string) []string {
+	out := slices.Clone(permissions)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+const timeFormat = "2006-01-02T15:04:05.999999Z07:00"
