@@ -278,10 +278,8 @@ type Token struct {
 // Status returns the status of t at the instant now: disabled when disabled
 // by hand or by a cascade, otherwise expired from its expiry instant on,
 // otherwise active.
-func (t *Token) Status(now time.Time) Status {
+func (t Token) Status(now time.Time) Status {
 	switch {
-	case t == nil:
-		return StatusDisabled
 	case t.Disabled:
 		return StatusDisabled
 	case t.ExpiredAt(now):
@@ -292,17 +290,14 @@ func (t *Token) Status(now time.Time) Status {
 
 // ExpiredAt reports whether t has an expiry and now is at or after it. A
 // token is valid strictly before its expiry instant.
-func (t *Token) ExpiredAt(now time.Time) bool {
-	return t != nil && !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+func (t Token) ExpiredAt(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
 
 // InactiveSince returns the instant from which t stopped working: the
 // earlier of its disabling and its expiry, or the zero time while it has
 // neither. The purge counts the retention period from this instant.
-func (t *Token) InactiveSince() time.Time {
-	if t == nil {
-		return time.Time{}
-	}
+func (t Token) InactiveSince() time.Time {
 	var since time.Time
 	if t.Disabled {
 		since = t.DisabledAt
@@ -317,7 +312,7 @@ func (t *Token) InactiveSince() time.Time {
 // retention period, or the zero time when t is not scheduled for deletion.
 // A token whose expiry lies in the future is already scheduled: it will be
 // deleted one retention period after it expires unless its expiry changes.
-func (t *Token) PurgeAt(retention time.Duration) time.Time {
+func (t Token) PurgeAt(retention time.Duration) time.Time {
 	since := t.InactiveSince()
 	if since.IsZero() {
 		return time.Time{}
