@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+	"unsafe"
 )
 
 // DefaultPrefix is the prefix of token values when Config.Prefix is empty.
@@ -109,13 +110,12 @@ func (f format) digest(value string) (Digest, error) {
 	if len(value) != n+randomLength+checksumLength || value[:n] != f.prefix {
 		return Digest{}, ErrMalformed
 	}
-	var buf [16 + 1 + randomLength + checksumLength]byte
-	copy(buf[:], value)
-	body := buf[:n+randomLength]
 	sum, ok := parseChecksum(value[n+randomLength:])
-	if !ok || !isBase62(value[n:n+randomLength]) || crc32.ChecksumIEEE(body) != sum {
+	if !ok || !isBase62(value[n:n+randomLength]) || checksum(value[:n+randomLength]) != sum {
 		return Digest{}, ErrMalformed
 	}
+	var buf [16 + 1 + randomLength + checksumLength]byte
+	copy(buf[:], value)
 	return sha256.Sum256(buf[:len(value)]), nil
 }
 
@@ -154,6 +154,13 @@ func randomBase62(dst []byte) error {
 	return nil
 }
 
+// checksum returns the CRC-32 (IEEE) of s. It hands hash/crc32 a view of
+// the string's bytes instead of a copy: crc32 only reads them, and a copy
+// would escape to the heap, which verification must not allocate for.
+func checksum(s string) uint32 {
+	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
 func putChecksum(dst []byte, sum uint32) {
 	v := uint64(sum)
 	for i := len(dst) - 1; i >= 0; i-- {
@@ -177,21 +184,22 @@ func parseChecksum(s string) (uint32, bool) {
 	return uint32(v), true
 }
 
-func base62Index(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'A' <= c && c <= 'Z':
-		return int(c-'A') + 10
-	case 'a' <= c && c <= 'z':
-		return int(c-'a') + 36
+// base62Values maps a byte to its base62 digit plus one, or to 0 for a
+// byte outside the alphabet.
+var base62Values = func() (t [256]byte) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = byte(i + 1)
 	}
-	return -1
+	return t
+}()
+
+func base62Index(c byte) int {
+	return int(base62Values[c]) - 1
 }
 
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if base62Index(s[i]) < 0 {
+		if base62Values[s[i]] == 0 {
 			return false
 		}
 	}
