@@ -241,7 +241,7 @@ const (
 	StatusExpired  Status = "expired"
 )
 
-// Reason says why a token was disabled.
+// Reason is the cause recorded when a token is disabled.
 type Reason string
 
 // Reasons recorded in Token.DisabledReason and in audit events.

@@ -8,7 +8,7 @@ import (
 	"slices"
 )
 
-// Method is how a request authenticated.
+// Method is the kind of credentials a request authenticated with.
 type Method string
 
 // Methods of a Principal.
