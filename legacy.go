@@ -81,11 +81,8 @@ func (m *Manager) ImportLegacy(ctx context.Context, actorID string, imp LegacyIm
 		return result, err
 	}
 
-	if existing, found, err := m.existingLegacy(ctx, uuid, owner.ID); err != nil || found {
+	if existing, found, err := m.findLegacyToken(ctx, uuid, owner.ID); err != nil || found {
 		result.Token = existing.Token
-		return result, err
-	}
-	if err := m.checkNoBackwardCompatible(ctx, owner.ID, ""); err != nil {
 		return result, err
 	}
 
@@ -111,22 +108,15 @@ func (m *Manager) ImportLegacy(ctx context.Context, actorID string, imp LegacyIm
 	if errors.Is(err, ErrConflict) {
 		// A concurrent import of the same UUID won the race: return its
 		// token if it belongs to the same user.
-		if existing, found, lookupErr := m.existingLegacy(ctx, uuid, owner.ID); lookupErr != nil || found {
+		if existing, found, findErr := m.findLegacyToken(ctx, uuid, owner.ID); findErr != nil || found {
 			result.Token = existing.Token
-			return result, lookupErr
+			return result, findErr
 		}
 	}
 	if err != nil {
 		return result, err
 	}
-
-	// A concurrent import of another UUID for the same user may have
-	// created a token too. Of two racing imports, at least the later one
-	// finds the other's token and withdraws its own, so at most one stays.
-	if err := m.checkNoBackwardCompatible(ctx, owner.ID, rec.ID); err != nil {
-		if delErr := m.store.Delete(ctx, rec.ID); delErr != nil && !errors.Is(delErr, ErrNotFound) {
-			return result, m.storeFailure(ctx, "withdraw duplicate backward-compatible token", delErr)
-		}
+	if err := m.withdrawDuplicate(ctx, &rec); err != nil {
 		return result, err
 	}
 
@@ -185,49 +175,82 @@ func (m *Manager) legacyOwner(ctx context.Context, ownerID string) (User, error)
 	return owner, nil
 }
 
-// existingLegacy returns the record that holds the UUID and true if it
-// belongs to the owner, false if no record holds it, and ErrConflict if
-// another user's record does.
-func (m *Manager) existingLegacy(ctx context.Context, uuid, ownerID string) (Record, bool, error) {
+// findLegacyToken returns the owner's token that holds the UUID and true.
+// It returns false when the UUID may be imported for the owner, and
+// ErrConflict when the UUID belongs to another user or the owner has
+// another backward-compatible token.
+func (m *Manager) findLegacyToken(ctx context.Context, uuid, ownerID string) (Record, bool, error) {
 	rec, err := m.store.LookupLegacy(ctx, uuid)
-	if errors.Is(err, ErrNotFound) {
-		return Record{}, false, nil
-	}
-	if err != nil {
+	switch {
+	case err == nil && rec.OwnerID != ownerID:
+		return Record{}, false, fmt.Errorf("%w: the legacy UUID given for user %q already belongs to token %s of another user", ErrConflict, ownerID, rec.ID)
+	case err == nil:
+		return rec, true, nil
+	case !errors.Is(err, ErrNotFound):
 		return Record{}, false, m.storeFailure(ctx, "import legacy credentials: lookup", err)
 	}
-	if rec.OwnerID != ownerID {
-		return Record{}, false, fmt.Errorf("%w: the legacy UUID given for user %q already belongs to token %s of another user", ErrConflict, ownerID, rec.ID)
+
+	other, err := m.otherBackwardCompatible(ctx, ownerID, "")
+	switch {
+	case err != nil:
+		return Record{}, false, err
+	case other == nil:
+		return Record{}, false, nil
+	case other.LegacyUUID == uuid:
+		// A concurrent import of the same UUID created it after the lookup.
+		return *other, true, nil
 	}
-	return rec, true, nil
+	return Record{}, false, errHasBackwardCompatible(ownerID, other)
 }
 
-// checkNoBackwardCompatible returns ErrConflict when the owner has a
-// backward-compatible token other than the one with ID exceptID.
-func (m *Manager) checkNoBackwardCompatible(ctx context.Context, ownerID, exceptID string) error {
+// withdrawDuplicate deletes rec, just created, when its owner has another
+// backward-compatible token that a concurrent import of another UUID
+// created. Of two racing imports, at least the later one finds the other's
+// token and withdraws its own, so at most one stays.
+func (m *Manager) withdrawDuplicate(ctx context.Context, rec *Record) error {
+	other, err := m.otherBackwardCompatible(ctx, rec.OwnerID, rec.ID)
+	if err == nil && other == nil {
+		return nil
+	}
+	if delErr := m.store.Delete(ctx, rec.ID); delErr != nil && !errors.Is(delErr, ErrNotFound) {
+		return m.storeFailure(ctx, "withdraw duplicate backward-compatible token", delErr)
+	}
+	if err != nil {
+		return err
+	}
+	return errHasBackwardCompatible(rec.OwnerID, other)
+}
+
+// otherBackwardCompatible returns a backward-compatible token of the owner
+// other than the one with ID exceptID, or nil if there is none.
+func (m *Manager) otherBackwardCompatible(ctx context.Context, ownerID, exceptID string) (*Record, error) {
 	filter := Filter{OwnerID: ownerID, Limit: MaxPageSize}
 	for {
 		page, err := m.store.List(ctx, filter)
 		if err != nil {
-			return m.storeFailure(ctx, "import legacy credentials: list", err)
+			return nil, m.storeFailure(ctx, "import legacy credentials: list", err)
 		}
 		for i := range page.Records {
-			rec := &page.Records[i]
-			if !rec.BackwardCompatible || rec.ID == exceptID {
-				continue
+			if rec := &page.Records[i]; rec.BackwardCompatible && rec.ID != exceptID {
+				return rec, nil
 			}
-			if rec.LegacyUUID == "" {
-				return fmt.Errorf("%w: user %q already has backward-compatible token %s, renewed so that it no longer accepts legacy credentials: delete it to import new ones",
-					ErrConflict, ownerID, rec.ID)
-			}
-			return fmt.Errorf("%w: user %q already has backward-compatible token %s under another legacy UUID: a user has at most one; delete it to import other credentials",
-				ErrConflict, ownerID, rec.ID)
 		}
 		if page.Next == "" {
-			return nil
+			return nil, nil
 		}
 		filter.After = page.Next
 	}
+}
+
+// errHasBackwardCompatible returns the ErrConflict of an import for a user
+// who already has the backward-compatible token rec.
+func errHasBackwardCompatible(ownerID string, rec *Record) error {
+	if rec.LegacyUUID == "" {
+		return fmt.Errorf("%w: user %q already has backward-compatible token %s, renewed so that it no longer accepts legacy credentials: delete it to import new ones",
+			ErrConflict, ownerID, rec.ID)
+	}
+	return fmt.Errorf("%w: user %q already has backward-compatible token %s under another legacy UUID: a user has at most one, so delete it to import other credentials",
+		ErrConflict, ownerID, rec.ID)
 }
 
 // createLegacy gives rec a new ID and value and stores it. Unlike insert,

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,14 +70,34 @@ func sha256Form(secret string) string {
 }
 
 // legacyCountingStore counts the LookupLegacy calls that reach the store.
+// It can also return what a read just before a concurrent import committed
+// would return. The next staleLookups LookupLegacy calls return
+// ErrNotFound, and the next staleLists List calls leave out
+// backward-compatible records.
 type legacyCountingStore struct {
 	apitoken.Store
 	legacyLookups atomic.Int64
+	staleLookups  atomic.Int64
+	staleLists    atomic.Int64
 }
 
 func (s *legacyCountingStore) LookupLegacy(ctx context.Context, uuid string) (apitoken.Record, error) {
 	s.legacyLookups.Add(1)
+	if s.staleLookups.Add(-1) >= 0 {
+		return apitoken.Record{}, apitoken.ErrNotFound
+	}
+	s.staleLookups.Store(0)
 	return s.Store.LookupLegacy(ctx, uuid)
+}
+
+func (s *legacyCountingStore) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, error) {
+	page, err := s.Store.List(ctx, f)
+	if s.staleLists.Add(-1) >= 0 {
+		page.Records = slices.DeleteFunc(page.Records, func(r apitoken.Record) bool { return r.BackwardCompatible })
+		return page, err
+	}
+	s.staleLists.Store(0)
+	return page, err
 }
 
 // newLegacyEnv returns an env whose store counts legacy lookups.
@@ -180,7 +201,7 @@ func runLegacyImport(t *testing.T, newStore NewStore) {
 					want = imp.SecretHash
 				}
 				assert.True(t, rec.LegacyHash == want, "stored hash mismatch")
-				assert.Nil(t, rec.Sealed, "nothing is sealed without a keyring")
+				assert.Empty(t, rec.Sealed, "nothing is sealed without a keyring")
 
 				p := e.requireValid(res.Value)
 				assert.Equal(t, tok.ID, p.TokenID)
@@ -382,6 +403,52 @@ func runLegacyImport(t *testing.T, newStore NewStore) {
 		e.requireLegacyValid(bobUUID, secret)
 	})
 
+	t.Run("import after stale lookup", func(t *testing.T) {
+		e, counting := newLegacyEnv(t, newStore)
+		first, secret := e.importPlain("bob", bobUUID)
+
+		// The lookup misses the token that a concurrent import of the same
+		// UUID has just created, and the listing finds it.
+		counting.staleLookups.Store(1)
+		again := e.importLegacy(apitoken.LegacyImport{OwnerID: "bob", UUID: bobUUID, Secret: secret})
+		assert.False(t, again.Created)
+		assert.Equal(t, first.Token.ID, again.Token.ID)
+
+		// The lookup and the listing both miss it, so the store rejects
+		// the duplicate UUID.
+		counting.staleLookups.Store(1)
+		counting.staleLists.Store(1)
+		again = e.importLegacy(apitoken.LegacyImport{OwnerID: "bob", UUID: bobUUID, Secret: secret})
+		assert.False(t, again.Created)
+		assert.Equal(t, first.Token.ID, again.Token.ID)
+
+		counting.staleLookups.Store(1)
+		counting.staleLists.Store(1)
+		_, err := e.m.ImportLegacy(e.ctx, "alice", apitoken.LegacyImport{OwnerID: "carol", UUID: bobUUID, Secret: secret})
+		require.ErrorIs(t, err, apitoken.ErrConflict, "the UUID of another user stays taken")
+
+		assert.Equal(t, 1, e.count("bob", "carol"))
+		assert.Len(t, e.events.of(apitoken.EventImported), 1)
+	})
+
+	t.Run("import after stale listing", func(t *testing.T) {
+		e, counting := newLegacyEnv(t, newStore)
+		first, _ := e.importPlain("bob", bobUUID)
+
+		// The listing before the creation misses the token that a
+		// concurrent import of another UUID has just created. The listing
+		// after the creation finds it, and the import withdraws its token.
+		counting.staleLists.Store(1)
+		secret := newLegacySecret(t)
+		e.remember(secret)
+		_, err := e.m.ImportLegacy(e.ctx, "alice", apitoken.LegacyImport{OwnerID: "bob", UUID: otherUUID, Secret: secret})
+		require.ErrorIs(t, err, apitoken.ErrConflict)
+		assert.Contains(t, err.Error(), first.Token.ID)
+		assert.Equal(t, 1, e.count("bob"), "the duplicate token is withdrawn")
+		e.requireLegacyRejected(otherUUID, secret, apitoken.ErrNotFound)
+		assert.Len(t, e.events.of(apitoken.EventImported), 1, "a withdrawn token is not reported")
+	})
+
 	t.Run("concurrent imports of other uuids", func(t *testing.T) {
 		e, _ := newLegacyEnv(t, newStore)
 		uuids := []string{bobUUID, carolUUID, aliceUUID, otherUUID}
@@ -491,7 +558,7 @@ func runLegacyVerify(t *testing.T, newStore NewStore) {
 		require.NoError(t, e.dir.PutUser(apitoken.DirectoryUser{ID: "bob", TenantID: "acme", Role: "deploy"}))
 		p = e.requireLegacyValid(bobUUID, "bob's secret")
 		assert.Equal(t, []string{"nodes:deploy"}, p.Permissions, "permissions the token never had come with the role")
-		assert.Nil(t, e.get(res.Token.ID).Permissions, "nothing is written to the token")
+		assert.Empty(t, e.get(res.Token.ID).Permissions, "nothing is written to the token")
 	})
 
 	t.Run("uuid in any form", func(t *testing.T) {
@@ -657,7 +724,7 @@ func runLegacyLifecycle(t *testing.T, newStore NewStore) {
 		_, err := e.m.Update(e.ctx, "bob", res.Token.ID, apitoken.UpdateRequest{Permissions: []string{"attacks:read"}})
 		require.ErrorIs(t, err, apitoken.ErrInvalidArgument)
 		assert.Contains(t, err.Error(), "delete it and create a regular token")
-		assert.Nil(t, e.get(res.Token.ID).Permissions)
+		assert.Empty(t, e.get(res.Token.ID).Permissions)
 
 		name := "legacy client"
 		tok, err := e.m.Update(e.ctx, "bob", res.Token.ID, apitoken.UpdateRequest{Name: &name})
