@@ -290,8 +290,8 @@ func (m *Manager) ImportLegacyBatch(ctx context.Context, actorID string, imps []
 
 // VerifyLegacy checks a legacy UUID and secret pair and returns the
 // principal of the backward-compatible token they belong to. The UUID may
-// have any case, with or without hyphens; it is compared in its canonical
-// form. The principal's owner is the owner of the token that holds the
+// have any case, with or without hyphens, because it is compared in its
+// canonical form. The principal's owner is the owner of the token that holds the
 // UUID, and its permissions are the owner's current ones.
 //
 // The steps are: parse the UUID and check the secret's length (ErrMalformed,

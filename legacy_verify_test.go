@@ -124,8 +124,12 @@ func FuzzVerifyLegacy(f *testing.F) {
 // benchmark can have many owners without filling a Directory.
 type benchPolicy struct{}
 
+// benchPermissions are shared by every user of benchPolicy, as a Directory
+// shares the permissions of a role.
+var benchPermissions = []string{"attacks:read", "attacks:write", "rules:read"}
+
 func (benchPolicy) User(_ context.Context, id string) (apitoken.User, error) {
-	return apitoken.User{ID: id, TenantID: "acme", Permissions: []string{"attacks:read", "attacks:write", "rules:read"}}, nil
+	return apitoken.User{ID: id, TenantID: "acme", Permissions: benchPermissions}, nil
 }
 
 func (benchPolicy) ValidPermission(string) bool { return true }
