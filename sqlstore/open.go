@@ -1,11 +1,17 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/benbjohnson/clock"
 
 	"github.com/apitoken/apitoken"
 )
@@ -59,10 +65,67 @@ func Open(dsn string) (*sql.DB, Dialect, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: open %s pool: %w", dialect, err)
 	}
-	if dialect == SQLite && sqliteConnectionLocal(driverDSN) {
+	if dialect != SQLite {
+		return db, dialect, nil
+	}
+
+	// The pool above only serves to find the registered driver: it has
+	// not connected yet.
+	connector := sqliteConnector{base: dsnConnector{driver: db.Driver(), dsn: driverDSN}, clock: clock.New()}
+	_ = db.Close()
+	db = sql.OpenDB(connector)
+	if sqliteConnectionLocal(driverDSN) {
 		db.SetMaxOpenConns(1)
 	}
 	return db, dialect, nil
+}
+
+// sqliteConnector opens SQLite connections and retries, for up to
+// SQLiteBusyTimeout, an open that fails with SQLITE_BUSY. When two
+// processes open a new database file at once, both switch it to WAL
+// mode, and SQLite fails the later switch at once rather than wait for the
+// busy timeout.
+type sqliteConnector struct {
+	base  driver.Connector
+	clock clock.Clock
+}
+
+func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	deadline := c.clock.Now().Add(SQLiteBusyTimeout * time.Millisecond)
+	delay := time.Millisecond
+	for {
+		conn, err := c.base.Connect(ctx)
+		if err == nil || !isSQLiteBusy(err) || !c.clock.Now().Before(deadline) {
+			return conn, err
+		}
+		timer := c.clock.Timer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+func (c sqliteConnector) Driver() driver.Driver { return c.base.Driver() }
+
+// dsnConnector is a driver.Connector for a driver that has none.
+type dsnConnector struct {
+	driver driver.Driver
+	dsn    string
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.driver.Open(c.dsn) }
+
+func (c dsnConnector) Driver() driver.Driver { return c.driver }
+
+// isSQLiteBusy reports whether err is a modernc.org/sqlite error with the
+// primary result code SQLITE_BUSY.
+func isSQLiteBusy(err error) bool {
+	var liteErr interface{ Code() int }
+	return errors.As(err, &liteErr) && liteErr.Code()&0xff == sqliteBusy
 }
 
 // parseDSN returns the dialect of dsn and the DSN to hand to its driver.
