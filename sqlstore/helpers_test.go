@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/url"
@@ -20,7 +21,7 @@ import (
 	"time"
 
 	"github.com/benbjohnson/clock"
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
@@ -36,6 +37,9 @@ var testZone = time.FixedZone("UTC+8", 8*60*60)
 func TestMain(m *testing.M) {
 	// Set before any goroutine starts, so that no test races with it.
 	time.Local = testZone
+	// The fault tests cut connections on purpose, and the driver logs
+	// each cut; the tests check the errors themselves.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	code := m.Run()
 	closeAdminPools()
 	os.Exit(code)
