@@ -28,7 +28,10 @@
 //
 //   - primary key on id;
 //   - unique on digest, the 32-byte SHA-256 digest of the value: Lookup,
-//     which runs on every verification, is one query on this index;
+//     which runs on every verification, is one query on this index. The
+//     Store prepares it once per connection, so that it takes one round
+//     trip afterwards; the pgx driver (v5.13) adds a ping before it
+//     reuses a connection that was idle for over a second;
 //   - unique on legacy_uuid, which is NULL for records without legacy
 //     credentials, so that it is unique only when set;
 //   - (owner_id, id) for listings by owner and the owner cascades;

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,6 +327,9 @@ func seed(t testing.TB, s *Store, n int) []apitoken.Digest {
 type proxy struct {
 	ln     net.Listener
 	target string
+	// reads counts the reads of client data: one per request while
+	// clients wait for each response.
+	reads  atomic.Int64
 	mu     sync.Mutex
 	conns  []net.Conn
 	killed bool
@@ -357,9 +361,23 @@ func (p *proxy) serve() {
 		if !p.track(client, server) {
 			return
 		}
-		go func() { _, _ = io.Copy(server, client); _ = server.Close() }()
+		go func() { _, _ = io.Copy(server, countingReader{client, &p.reads}); _ = server.Close() }()
 		go func() { _, _ = io.Copy(client, server); _ = client.Close() }()
 	}
+}
+
+// countingReader counts the reads that return data.
+type countingReader struct {
+	r     io.Reader
+	reads *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.reads.Add(1)
+	}
+	return n, err
 }
 
 // track records the connections, or closes them when the proxy was

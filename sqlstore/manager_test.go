@@ -241,3 +241,30 @@ func assertStoredUTC(t *testing.T, s *Store, id string, want time.Time) {
 		assert.Equal(t, want.Format(mysqlTimeLayout), text.String, "stored DATETIME holds UTC")
 	}
 }
+
+func TestLookupIsOneRoundTrip(t *testing.T) {
+	for _, b := range []backend{postgresBackend, mariaDBBackend} {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := b.fresh(t)
+			p := startProxy(t, b.server())
+			s := newStore(t, b.via(dsn, p.addr()))
+			s.db.SetMaxOpenConns(1)
+			rec := newRecord()
+			require.NoError(t, s.Create(ctx, rec))
+			// The first lookup prepares the statement on the connection.
+			_, err := s.Lookup(ctx, rec.Digest)
+			require.NoError(t, err)
+
+			const lookups = 10
+			before := p.reads.Load()
+			for range lookups {
+				_, err := s.Lookup(ctx, rec.Digest)
+				require.NoError(t, err)
+			}
+			// The lookups follow each other within a second, so pgx does not
+			// ping the connection first, as it does after a second idle.
+			assert.Equal(t, int64(lookups), p.reads.Load()-before, "requests sent for %d lookups", lookups)
+		})
+	}
+}
