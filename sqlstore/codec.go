@@ -56,14 +56,15 @@ func buildQueries(d Dialect) queries {
 	switch d {
 	case PostgreSQL:
 		// The inner SELECT locks the rows it picks and skips rows that a
-		// concurrent purge or update holds; the outer condition is checked
-		// again on the latest row version before deleting.
+		// concurrent purge or update has locked. PostgreSQL checks the
+		// outer condition again on the latest row version before deleting.
 		q.purge = "DELETE FROM apitoken_tokens WHERE inactive_since <= ? AND id IN (" +
 			"SELECT id FROM apitoken_tokens WHERE inactive_since <= ? " +
 			"ORDER BY inactive_since, id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING " + recordColumns
 	case MySQL:
-		// MariaDB rejects LIMIT inside an IN subquery but accepts ORDER BY
-		// and LIMIT on a single-table DELETE, and RETURNING since 10.0.5.
+		// MariaDB rejects LIMIT inside an IN subquery, but accepts ORDER
+		// BY, LIMIT and RETURNING on a single-table DELETE. MySQL has no
+		// RETURNING: see purgeWithoutReturning.
 		q.purge = "DELETE FROM apitoken_tokens WHERE inactive_since <= ? " +
 			"ORDER BY inactive_since, id LIMIT ? RETURNING " + recordColumns
 	default:
@@ -304,8 +305,8 @@ type timeColumn struct {
 	dst *time.Time
 	// wallClock means that the value is a DATETIME without a zone, which
 	// holds UTC. go-sql-driver/mysql returns it as text, or with
-	// parseTime=true as a time.Time in the pool's loc: its clock reading
-	// is then the UTC one, whatever loc says.
+	// parseTime=true as a time.Time in the zone of the pool's loc
+	// parameter. Its clock reading is then the UTC one, whatever the zone.
 	wallClock bool
 }
 
@@ -328,7 +329,7 @@ func (c timeColumn) Scan(src any) error {
 	case string:
 		return c.parse(v)
 	default:
-		return fmt.Errorf("sqlstore: time column holds a %T", src)
+		return fmt.Errorf("sqlstore: unexpected %T in a time column", src)
 	}
 	return nil
 }
@@ -336,7 +337,7 @@ func (c timeColumn) Scan(src any) error {
 func (c timeColumn) parse(text string) error {
 	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", text, time.UTC)
 	if err != nil {
-		return fmt.Errorf("sqlstore: time column holds %q: %w", text, err)
+		return fmt.Errorf("sqlstore: invalid time %q in a time column: %w", text, err)
 	}
 	*c.dst = t
 	return nil
@@ -356,7 +357,7 @@ func (c permissionsColumn) Scan(src any) error {
 	case string:
 		text = []byte(v)
 	default:
-		return fmt.Errorf("sqlstore: permissions column holds a %T", src)
+		return fmt.Errorf("sqlstore: unexpected %T in the permissions column", src)
 	}
 	var perms []string
 	if err := json.Unmarshal(text, &perms); err != nil {
@@ -372,7 +373,7 @@ type digestColumn struct{ dst *apitoken.Digest }
 func (c digestColumn) Scan(src any) error {
 	b, ok := src.([]byte)
 	if !ok || len(b) != len(c.dst) {
-		return fmt.Errorf("sqlstore: digest column holds %T of %d bytes, not 32 bytes", src, len(b))
+		return fmt.Errorf("sqlstore: invalid digest in the digest column: %T of %d bytes, expected 32 bytes", src, len(b))
 	}
 	copy(c.dst[:], b)
 	return nil

@@ -28,10 +28,7 @@
 //
 //   - primary key on id;
 //   - unique on digest, the 32-byte SHA-256 digest of the value: Lookup,
-//     which runs on every verification, is one query on this index. The
-//     Store prepares it once per connection, so that it takes one round
-//     trip afterwards; the pgx driver (v5.13) adds a ping before it
-//     reuses a connection that was idle for over a second;
+//     which runs on every verification, is one query on this index;
 //   - unique on legacy_uuid, which is NULL for records without legacy
 //     credentials, so that it is unique only when set;
 //   - (owner_id, id) for listings by owner and the owner cascades;
@@ -39,6 +36,10 @@
 //   - inactive_since for the purge. The Store writes it on every Create and
 //     Update as Record.InactiveSince(): the earlier of the disabling and
 //     the expiry, or NULL while the token has neither.
+//
+// The Store prepares its frequent statements once per connection, so that
+// a Lookup takes one round trip. The pgx driver (v5.13) adds a ping
+// before it reuses a connection that was idle for over a second.
 //
 // The version column holds Record.Version. Update is one
 // UPDATE ... WHERE id = ? AND version = ?, a compare-and-swap: of two

@@ -144,7 +144,7 @@ func (s *Store) wrap(err error, format string, args ...any) error {
 	case classRetry:
 		return fmt.Errorf("sqlstore: %s: %w: a concurrent change won after %d attempts: retry (%w)", op, apitoken.ErrConflict, maxAttempts, err)
 	case classBusy:
-		return fmt.Errorf("sqlstore: %s: %w: a concurrent change holds the lock: retry (%w)", op, apitoken.ErrConflict, err)
+		return fmt.Errorf("sqlstore: %s: %w: a lock wait timed out because of a concurrent change: retry (%w)", op, apitoken.ErrConflict, err)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }

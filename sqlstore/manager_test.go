@@ -69,10 +69,9 @@ func TestRenewConcurrently(t *testing.T) {
 	})
 }
 
-// verifyAcrossFault verifies value from several goroutines, runs cut
-// while they run, and checks that no verification that starts after cut
-// returned succeeds, and that no verification reports a credential
-// error.
+// verifyAcrossFault verifies value in several goroutines and calls cut
+// while they run. It fails if a verification that started after cut
+// returned succeeds, or if any verification reports a credential error.
 func verifyAcrossFault(t *testing.T, m *apitoken.Manager, value apitoken.Value, cut func()) {
 	t.Helper()
 	const (

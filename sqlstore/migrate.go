@@ -13,7 +13,7 @@ import (
 )
 
 // migrationFiles holds one folder of numbered SQL files per dialect,
-// named NNNN_description.sql. Statements are separated by semicolons;
+// named NNNN_description.sql. Semicolons separate the statements, and
 // lines starting with "--" are comments. Neither may appear inside a
 // string literal.
 //
@@ -54,7 +54,7 @@ var migrationTableExists = map[Dialect]string{
 }
 
 // pgMigrationLock is the first key of the PostgreSQL advisory lock that
-// Migrate holds; the second is a hash of the current schema, so that
+// Migrate holds. The second key is a hash of the current schema, so that
 // migrations of different schemas do not wait for each other.
 const pgMigrationLock = 0x61707469 // "apti"
 
@@ -186,8 +186,8 @@ func mysqlLock(ctx context.Context, conn *sql.Conn, name string) error {
 	}
 }
 
-// applyMigrations records the migration table and applies the pending
-// migrations through q, which holds the migration lock.
+// applyMigrations creates the migration table if needed and applies the
+// pending migrations through q, which holds the migration lock.
 func (s *Store) applyMigrations(ctx context.Context, q querier, migrations []migration) error {
 	if _, err := q.ExecContext(ctx, migrationTableDDL[s.dialect]); err != nil {
 		return fmt.Errorf("create apitoken_schema_migrations: %w", err)

@@ -41,7 +41,7 @@ const SQLiteBusyTimeout = 5000
 //   - "mysql://USER:PASSWORD@tcp(HOST:PORT)/DB?PARAMS": the
 //     go-sql-driver/mysql DSN after the prefix, passed on unchanged. The
 //     Store needs no parameter: it reads DATETIME columns correctly
-//     whatever parseTime and loc say.
+//     whatever the parseTime and loc parameters.
 //   - "sqlite:PATH", "file:PATH?PARAMS", or a PATH ending in ".db": a
 //     SQLite database file. Open adds, unless the DSN sets them, a busy
 //     timeout of SQLiteBusyTimeout milliseconds, WAL journal mode (not for

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,14 +20,14 @@ type Dialect string
 
 // Supported dialects and the database/sql driver each one is tested with.
 const (
-	// SQLite is SQLite 3.37 or later through modernc.org/sqlite (driver
-	// name "sqlite").
+	// SQLite is SQLite 3.37 or later, for STRICT tables, through
+	// modernc.org/sqlite (driver name "sqlite").
 	SQLite Dialect = "sqlite"
 	// PostgreSQL is PostgreSQL through github.com/jackc/pgx/v5/stdlib
 	// (driver name "pgx").
 	PostgreSQL Dialect = "postgres"
-	// MySQL is MariaDB 10.5 or later, or MySQL 8, through
-	// github.com/go-sql-driver/mysql (driver name "mysql").
+	// MySQL is MariaDB or MySQL 8 through github.com/go-sql-driver/mysql
+	// (driver name "mysql"). The tests run on MariaDB 10.11 only.
 	MySQL Dialect = "mysql"
 )
 
@@ -43,7 +44,7 @@ const maxFilterTenants = 10000
 
 // Store is an apitoken.Store over a database/sql pool. It is safe for
 // concurrent use. It prepares its frequent statements once per
-// connection; Close releases them.
+// connection, and Close releases them.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
@@ -240,11 +241,27 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 	if len(f.TenantIDs) > maxFilterTenants {
 		return apitoken.Page{}, fmt.Errorf("%w: filter names %d tenant IDs: name at most %d, or set AllTenants", apitoken.ErrInvalidArgument, len(f.TenantIDs), maxFilterTenants)
 	}
+	if !validText(f.After) {
+		return apitoken.Page{}, fmt.Errorf("%w: cursor %q is not valid UTF-8: pass the Next of the previous page", apitoken.ErrInvalidArgument, f.After)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = apitoken.DefaultPageSize
 	}
 	limit = min(limit, apitoken.MaxPageSize)
+
+	// An owner or tenant ID that cannot be stored matches no record, and
+	// PostgreSQL would reject it as a parameter.
+	if f.OwnerID != "" && !validKey(f.OwnerID) {
+		return apitoken.Page{}, nil
+	}
+	if len(f.TenantIDs) > 0 {
+		tenants := slices.DeleteFunc(slices.Clone(f.TenantIDs), func(id string) bool { return !validKey(id) })
+		if len(tenants) == 0 {
+			return apitoken.Page{}, nil
+		}
+		f.TenantIDs = tenants
+	}
 
 	query, args := s.listQuery(f, limit+1)
 	rows, err := s.db.QueryContext(ctx, query, args...)
@@ -399,7 +416,9 @@ func (s *Store) applyStep(ctx context.Context, q querier, step cascadeStep) (api
 }
 
 // Purge implements apitoken.Store with one DELETE statement that removes
-// the records inactive longest first and returns them.
+// the records inactive longest first and returns them. On MySQL 8, which
+// has no DELETE ... RETURNING, it runs a SELECT ... FOR UPDATE and a
+// DELETE in one transaction.
 func (s *Store) Purge(ctx context.Context, cutoff time.Time, limit int) ([]apitoken.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -454,7 +473,8 @@ func (s *Store) purgeOnce(ctx context.Context, cutoff time.Time, limit int) ([]a
 // RETURNING: it locks and reads the records, then deletes them with one
 // statement in the same transaction.
 //
-// NOTE: this path runs on MySQL 8 only; the tests force it on MariaDB.
+// NOTE: only MySQL takes this path, and no test runs on MySQL: the tests
+// force the path on MariaDB.
 func (s *Store) purgeWithoutReturning(ctx context.Context, at any, limit int) ([]apitoken.Record, error) {
 	var purged []apitoken.Record
 	err := s.txOnce(ctx, func(q querier) error {
@@ -497,9 +517,9 @@ func (s *Store) isMariaDB(ctx context.Context) (bool, error) {
 	return mariaDB, nil
 }
 
-// SetLastUsed implements apitoken.Store. It writes every time in one
-// transaction, in the order of the IDs, the order in which UpdateOwner
-// locks rows too, which avoids deadlocks between the two.
+// SetLastUsed implements apitoken.Store. It writes all times in one
+// transaction, in ID order. UpdateOwner locks rows in ID order too, which
+// avoids deadlocks between the two.
 func (s *Store) SetLastUsed(ctx context.Context, times map[string]time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -560,9 +580,10 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 // errStoreClosed is returned after Store.Close.
 var errStoreClosed = errors.New("sqlstore: store is closed")
 
-// stmtCache prepares each statement once for the pool. database/sql then
-// prepares it again on each connection that runs it, once, so that later
-// runs take a single round trip on every driver.
+// stmtCache keeps one prepared statement per query for the pool.
+// database/sql prepares it on each connection the first time that
+// connection runs it, so that later runs take a single round trip on
+// every driver.
 type stmtCache struct {
 	db     *sql.DB
 	mu     sync.RWMutex

@@ -338,3 +338,24 @@ func TestNewRejectsBadArguments(t *testing.T) {
 	_, err = New(db, "oracle")
 	assert.ErrorIs(t, err, apitoken.ErrInvalidArgument)
 }
+
+func TestListFilterWithUnstorableIDs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newEmptyStore(t)
+		rec := newRecord()
+		require.NoError(t, s.Create(ctx, rec))
+
+		page, err := s.List(ctx, apitoken.Filter{OwnerID: "\xff"})
+		require.NoError(t, err)
+		assert.Empty(t, page.Records, "an owner ID that cannot be stored")
+		page, err = s.List(ctx, apitoken.Filter{TenantIDs: []string{"\xff", "acme"}})
+		require.NoError(t, err)
+		assert.Len(t, page.Records, 1, "the valid tenant ID still matches")
+		page, err = s.List(ctx, apitoken.Filter{TenantIDs: []string{"a\x00"}})
+		require.NoError(t, err)
+		assert.Empty(t, page.Records, "only tenant IDs that cannot be stored")
+		_, err = s.List(ctx, apitoken.Filter{AllTenants: true, After: "\xff"})
+		assert.ErrorIs(t, err, apitoken.ErrInvalidArgument, "a cursor that is not UTF-8")
+	})
+}

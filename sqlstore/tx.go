@@ -53,9 +53,9 @@ func (s *Store) txOnce(ctx context.Context, fn func(q querier) error) error {
 // timeout. A deferred transaction would take it at its first write, after
 // it read, and SQLite then fails at once with SQLITE_BUSY when another
 // connection wrote meanwhile. database/sql cannot choose the BEGIN
-// statement per transaction, and the _txlock DSN parameter of
-// modernc.org/sqlite is up to whoever opened the pool, so the Store issues
-// BEGIN itself.
+// statement per transaction, and the caller who opened the pool chose the
+// _txlock DSN parameter of modernc.org/sqlite, so the Store issues BEGIN
+// itself.
 func (s *Store) sqliteTx(ctx context.Context, fn func(q querier) error) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
