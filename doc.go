@@ -41,8 +41,8 @@
 // with the owner's current ones. The result is a Principal. Because the
 // owner is consulted on every verification, a demotion or a disabled user
 // takes effect at once even if the host never reports it; a Policy must
-// therefore answer from memory, and CachedPolicy wraps a slow one. Nothing
-// is cached between verifications, so a disabled, renewed or deleted
+// therefore answer from memory, and CachedPolicy wraps a slow one. No
+// record is cached between verifications, so a disabled, renewed or deleted
 // token is rejected on the very next request. The last-used time is kept in
 // memory and written in one batch per Config.LastUsedInterval, so
 // verification does not write to the store on every request. When the
@@ -88,5 +88,8 @@
 // credentials with Manager.ImportLegacy. The result is one
 // backward-compatible token per user, whose permissions are always the
 // owner's current ones. Manager.VerifyLegacy authenticates the old pair
-// as that token until the token is renewed.
+// as that token until the token is renewed. Legacy secrets stored as
+// bcrypt or argon2id hashes are slow to check, so a successful check is
+// remembered for Config.LegacyCacheTTL, keyed by a digest of the UUID, the
+// secret and the stored hash. The record is still read on every request.
 package apitoken

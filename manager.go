@@ -58,6 +58,17 @@ type Config struct {
 	// call of Purge; 0 means DefaultPurgeBatchSize.
 	PurgeBatchSize int
 
+	// LegacyCacheTTL is the period for which a successful check of a
+	// legacy secret against a bcrypt or argon2id hash is remembered, so
+	// that a client sending the same UUID and secret on every request costs
+	// one slow hash per period. 0 means DefaultLegacyCacheTTL. A negative
+	// value turns the cache off, and every VerifyLegacy then computes the
+	// hash.
+	LegacyCacheTTL time.Duration
+	// LegacyCacheSize is the maximum number of remembered checks; 0 means
+	// DefaultLegacyCacheSize.
+	LegacyCacheSize int
+
 	// Auditor receives an event for every change. Nil discards them.
 	Auditor Auditor
 	// Logger receives store failures, cascades and purges, with token and
@@ -81,6 +92,7 @@ type Manager struct {
 	log         *slog.Logger
 
 	lastUsed *lastUsedTracker
+	legacy   *legacyCache
 	// forgetHook, when set, drops what this process caches about a token
 	// after the token changed.
 	forgetHook func(tokenID string)
@@ -127,6 +139,10 @@ func New(cfg Config) (*Manager, error) {
 		m.auditor = AuditFunc(func(context.Context, Event) {})
 	}
 	m.lastUsed = newLastUsedTracker(cmpOr(cfg.LastUsedInterval, DefaultLastUsedInterval), m.clock.Now())
+	if m.legacy, err = newLegacyCache(cfg.LegacyCacheTTL, cfg.LegacyCacheSize, m.clock); err != nil {
+		return nil, err
+	}
+	m.forgetHook = m.legacy.forget
 	return m, nil
 }
 

@@ -23,8 +23,8 @@ type Record struct {
 	// It is unique across the store.
 	LegacyUUID string
 	// LegacyHash is the stored hash of the legacy secret: a bcrypt or
-	// argon2id string, or the hex SHA-256 digest of a secret imported in
-	// plain text.
+	// argon2id string, or "sha256:" and the hex SHA-256 digest of a secret
+	// imported in plain text.
 	LegacyHash string
 
 	// Version counts the changes written with Update. Stores set it to 1 on
