@@ -97,13 +97,7 @@ var postgresBackend = backend{
 	fresh: func(t testing.TB) string {
 		dsn := serverDSN(t, postgresEnv)
 		schema := "apitoken_test_" + randomName()
-		admin := adminPool(t, PostgreSQL, dsn)
-		_, err := admin.Exec("CREATE SCHEMA " + schema)
-		require.NoError(t, err, "create schema")
-		t.Cleanup(func() {
-			_, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			require.NoError(t, err, "drop schema")
-		})
+		createUntilCleanup(t, adminPool(t, PostgreSQL, dsn), "SCHEMA "+schema, "SCHEMA "+schema+" CASCADE")
 		u, err := url.Parse(dsn)
 		require.NoError(t, err, "parse %s", postgresEnv)
 		q := u.Query()
@@ -137,13 +131,7 @@ var mariaDBBackend = backend{
 	fresh: func(t testing.TB) string {
 		dsn := serverDSN(t, mysqlEnv)
 		name := "apitoken_test_" + randomName()
-		admin := adminPool(t, MySQL, dsn)
-		_, err := admin.Exec("CREATE DATABASE " + name)
-		require.NoError(t, err, "create database")
-		t.Cleanup(func() {
-			_, err := admin.Exec("DROP DATABASE " + name)
-			require.NoError(t, err, "drop database")
-		})
+		createUntilCleanup(t, adminPool(t, MySQL, dsn), "DATABASE "+name, "DATABASE "+name)
 		slash := strings.LastIndex(strings.SplitN(dsn, "?", 2)[0], "/")
 		require.GreaterOrEqual(t, slash, 0, "%s has no /DATABASE", mysqlEnv)
 		rest := dsn[slash+1:]
@@ -163,6 +151,17 @@ var mariaDBBackend = backend{
 		}
 		return m[1]
 	},
+}
+
+// createUntilCleanup runs CREATE create, and DROP drop when the test ends.
+func createUntilCleanup(t testing.TB, admin *sql.DB, create, drop string) {
+	t.Helper()
+	_, err := admin.Exec("CREATE " + create)
+	require.NoError(t, err, "CREATE %s", create)
+	t.Cleanup(func() {
+		_, err := admin.Exec("DROP " + drop)
+		require.NoError(t, err, "DROP %s", drop)
+	})
 }
 
 // serverDSN returns the DSN in the environment variable, or skips the
@@ -241,6 +240,16 @@ func newStore(t testing.TB, dsn string) *Store {
 func (b backend) newEmptyStore(t testing.TB) *Store {
 	t.Helper()
 	return newStore(t, b.fresh(t))
+}
+
+// newStoreWithRecord returns a migrated Store on a fresh database that
+// holds one record made by newRecord.
+func (b backend) newStoreWithRecord(t testing.TB) (*Store, *apitoken.Record) {
+	t.Helper()
+	s := b.newEmptyStore(t)
+	rec := newRecord()
+	require.NoError(t, s.Create(context.Background(), rec))
+	return s, rec
 }
 
 // start is the first instant of the mock clock in the Manager tests.
