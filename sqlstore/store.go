@@ -419,6 +419,11 @@ func (s *Store) applyStep(ctx context.Context, q querier, step cascadeStep) (api
 // the records inactive longest first and returns them. On MySQL 8, which
 // has no DELETE ... RETURNING, it runs a SELECT ... FOR UPDATE and a
 // DELETE in one transaction.
+//
+// On PostgreSQL a call skips the records that another transaction has
+// locked, so that concurrent purges take different records and never
+// wait. It may then return fewer than limit records while more remain,
+// and a later purge deletes them.
 func (s *Store) Purge(ctx context.Context, cutoff time.Time, limit int) ([]apitoken.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
