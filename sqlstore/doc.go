@@ -39,7 +39,10 @@
 //
 // The Store prepares its frequent statements once per connection, so that
 // a Lookup takes one round trip. The pgx driver (v5.13) adds a ping
-// before it reuses a connection that was idle for over a second.
+// before it reuses a connection that was idle for over a second. The pool
+// keeps two idle connections by default (database/sql), and a new
+// connection prepares the statements again: a busy service raises the
+// limit with db.SetMaxIdleConns.
 //
 // The version column holds Record.Version. Update is one
 // UPDATE ... WHERE id = ? AND version = ?, a compare-and-swap: of two

@@ -340,7 +340,7 @@ func TestConcurrentCascadesAndWrites(t *testing.T) {
 		}
 
 		// A purge on PostgreSQL skips rows that a concurrent change held
-		// locked; this one finds none locked.
+		// locked. This one runs alone and finds every row.
 		_, err := s.Purge(ctx, start, 100)
 		require.NoError(t, err)
 		left := 0

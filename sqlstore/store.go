@@ -421,8 +421,8 @@ func (s *Store) applyStep(ctx context.Context, q querier, step cascadeStep) (api
 // DELETE in one transaction.
 //
 // On PostgreSQL a call skips the records that another transaction has
-// locked, so that concurrent purges take different records and never
-// wait. It may then return fewer than limit records while more remain,
+// locked, so that concurrent purges take different records instead of
+// waiting for each other. It may then return fewer than limit records while more remain,
 // and a later purge deletes them.
 func (s *Store) Purge(ctx context.Context, cutoff time.Time, limit int) ([]apitoken.Record, error) {
 	if err := ctx.Err(); err != nil {
