@@ -84,8 +84,8 @@ func deriveKey(value string, salt []byte) []byte {
 	return key
 }
 
-// verify returns the ID of the token whose stored key matches value, the
-// way the PBKDF2 scheme verifies a request that no cache answers.
+// verify returns the ID of the token whose stored key matches value, as
+// the PBKDF2 scheme verifies a request when no cache holds the result.
 func (idx pbkdf2Index) verify(value string) (int32, bool) {
 	for _, e := range idx[lookupKey(value)] {
 		key := deriveKey(value, e.salt[:])
