@@ -31,15 +31,15 @@ type Event struct {
 	// ActorID is the user who made the change, or "" for the purge.
 	ActorID string
 	Time    time.Time
-	// Reason says why a cascade or the purge made the change; it is empty
+	// Reason is why a cascade or the purge made the change. It is empty
 	// for changes made by hand.
 	Reason Reason
 }
 
-// Auditor receives audit events. Audit is called synchronously after each
-// change, from the goroutine that made it, so it must return quickly; an
-// implementation that writes to a slow sink should queue the event.
-// Implementations must be safe for concurrent use.
+// Auditor receives audit events. The Manager calls Audit synchronously
+// after each change, from the goroutine that made it, so Audit must return
+// quickly. An implementation that writes to a slow sink should queue the
+// event. Implementations must be safe for concurrent use.
 type Auditor interface {
 	Audit(ctx context.Context, e Event)
 }

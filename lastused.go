@@ -2,7 +2,6 @@ package apitoken
 
 import (
 	"context"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,27 +10,22 @@ import (
 // lastUsedTracker collects the last-used times of verified tokens in memory
 // and hands them to the store in one batch per interval. A token whose
 // stored time is younger than the interval is not tracked at all, so the
-// common case costs one comparison. Pending times are split over shards to
-// keep parallel verifications of different tokens off one lock.
+// common case costs one comparison. The pending times live in a sync.Map,
+// whose reads take no lock, so parallel verifications do not queue on it.
 type lastUsedTracker struct {
 	interval  time.Duration
-	seed      maphash.Seed
-	shards    [32]lastUsedShard
+	pending   sync.Map     // token ID -> *atomic.Int64 of Unix nanoseconds
 	nextFlush atomic.Int64 // Unix nanoseconds
 	flushing  atomic.Bool
 }
 
-type lastUsedShard struct {
-	mu      sync.Mutex
-	pending map[string]time.Time
-	_       [40]byte // keeps shards on separate cache lines
-}
+// touchResolution is the step below which a pending time is not moved
+// forward, so that a token verified by many goroutines at once is not
+// written to one cache line by all of them.
+const touchResolution = time.Second
 
 func newLastUsedTracker(interval time.Duration, start time.Time) *lastUsedTracker {
-	t := &lastUsedTracker{interval: interval, seed: maphash.MakeSeed()}
-	for i := range t.shards {
-		t.shards[i].pending = map[string]time.Time{}
-	}
+	t := &lastUsedTracker{interval: interval}
 	t.nextFlush.Store(start.Add(interval).UnixNano())
 	return t
 }
@@ -42,27 +36,31 @@ func (t *lastUsedTracker) touch(id string, stored, now time.Time) bool {
 	if !stored.IsZero() && now.Sub(stored) < t.interval {
 		return false
 	}
-	s := &t.shards[maphash.String(t.seed, id)%uint64(len(t.shards))]
-	s.mu.Lock()
-	if old, ok := s.pending[id]; !ok || now.After(old) {
-		s.pending[id] = now
+	at := now.UnixNano()
+	if v, ok := t.pending.Load(id); ok {
+		p := v.(*atomic.Int64)
+		if old := p.Load(); at-old >= int64(touchResolution) {
+			p.CompareAndSwap(old, at)
+		}
+	} else {
+		p := new(atomic.Int64)
+		p.Store(at)
+		if v, loaded := t.pending.LoadOrStore(id, p); loaded {
+			v.(*atomic.Int64).Store(max(at, v.(*atomic.Int64).Load()))
+		}
 	}
-	s.mu.Unlock()
-	return now.UnixNano() >= t.nextFlush.Load()
+	return at >= t.nextFlush.Load()
 }
 
 // take removes and returns every pending time.
 func (t *lastUsedTracker) take() map[string]time.Time {
 	all := map[string]time.Time{}
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for id, at := range s.pending {
-			all[id] = at
+	t.pending.Range(func(key, value any) bool {
+		if v, ok := t.pending.LoadAndDelete(key); ok {
+			all[key.(string)] = time.Unix(0, v.(*atomic.Int64).Load())
 		}
-		clear(s.pending)
-		s.mu.Unlock()
-	}
+		return true
+	})
 	return all
 }
 
@@ -70,12 +68,12 @@ func (t *lastUsedTracker) take() map[string]time.Time {
 // arrived meanwhile.
 func (t *lastUsedTracker) restore(times map[string]time.Time) {
 	for id, at := range times {
-		s := &t.shards[maphash.String(t.seed, id)%uint64(len(t.shards))]
-		s.mu.Lock()
-		if old, ok := s.pending[id]; !ok || at.After(old) {
-			s.pending[id] = at
+		p := new(atomic.Int64)
+		p.Store(at.UnixNano())
+		if v, loaded := t.pending.LoadOrStore(id, p); loaded {
+			q := v.(*atomic.Int64)
+			q.Store(max(q.Load(), at.UnixNano()))
 		}
-		s.mu.Unlock()
 	}
 }
 

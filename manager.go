@@ -2,7 +2,6 @@ package apitoken
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -163,10 +162,4 @@ func (m *Manager) now() time.Time {
 func (m *Manager) storeFailure(ctx context.Context, op string, err error) error {
 	m.log.ErrorContext(ctx, "apitoken: store failure", "operation", op, "error", err)
 	return fmt.Errorf("apitoken: %s: %w", op, err)
-}
-
-// isStoreFailure reports whether err is a failure of the store rather than
-// an expected refusal.
-func isStoreFailure(err error) bool {
-	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalidArgument)
 }

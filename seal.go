@@ -15,7 +15,7 @@ var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 
 // Keyring holds the keys that seal token values, so that authorised actors
 // can reveal a value after it was issued. Values are sealed with
-// XChaCha20-Poly1305 under the current key; the token ID is bound to the
+// XChaCha20-Poly1305 under the current key. The token ID is bound to the
 // ciphertext as additional data, so a sealed value copied to another
 // record does not open. Older keys stay in the ring to open values sealed
 // before a rotation; renewing a token seals its new value with the current

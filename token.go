@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+	"unsafe"
 )
 
 // DefaultPrefix is the prefix of token values when Config.Prefix is empty.
@@ -109,13 +110,12 @@ func (f format) digest(value string) (Digest, error) {
 	if len(value) != n+randomLength+checksumLength || value[:n] != f.prefix {
 		return Digest{}, ErrMalformed
 	}
-	var buf [16 + 1 + randomLength + checksumLength]byte
-	copy(buf[:], value)
-	body := buf[:n+randomLength]
 	sum, ok := parseChecksum(value[n+randomLength:])
-	if !ok || !isBase62(value[n:n+randomLength]) || crc32.ChecksumIEEE(body) != sum {
+	if !ok || !isBase62(value[n:n+randomLength]) || checksum(value[:n+randomLength]) != sum {
 		return Digest{}, ErrMalformed
 	}
+	var buf [16 + 1 + randomLength + checksumLength]byte
+	copy(buf[:], value)
 	return sha256.Sum256(buf[:len(value)]), nil
 }
 
@@ -154,6 +154,13 @@ func randomBase62(dst []byte) error {
 	return nil
 }
 
+// checksum returns the CRC-32 (IEEE) of s. It hands hash/crc32 a view of
+// the string's bytes instead of a copy: crc32 only reads them, and a copy
+// would escape to the heap, which verification must not allocate for.
+func checksum(s string) uint32 {
+	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
 func putChecksum(dst []byte, sum uint32) {
 	v := uint64(sum)
 	for i := len(dst) - 1; i >= 0; i-- {
@@ -177,21 +184,22 @@ func parseChecksum(s string) (uint32, bool) {
 	return uint32(v), true
 }
 
-func base62Index(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'A' <= c && c <= 'Z':
-		return int(c-'A') + 10
-	case 'a' <= c && c <= 'z':
-		return int(c-'a') + 36
+// base62Values maps a byte to its base62 digit plus one, or to 0 for a
+// byte outside the alphabet.
+var base62Values = func() (t [256]byte) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = byte(i + 1)
 	}
-	return -1
+	return t
+}()
+
+func base62Index(c byte) int {
+	return int(base62Values[c]) - 1
 }
 
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if base62Index(s[i]) < 0 {
+		if base62Values[s[i]] == 0 {
 			return false
 		}
 	}
@@ -233,7 +241,7 @@ const (
 	StatusExpired  Status = "expired"
 )
 
-// Reason says why a token was disabled.
+// Reason is the cause recorded when a token is disabled.
 type Reason string
 
 // Reasons recorded in Token.DisabledReason and in audit events.
@@ -278,10 +286,8 @@ type Token struct {
 // Status returns the status of t at the instant now: disabled when disabled
 // by hand or by a cascade, otherwise expired from its expiry instant on,
 // otherwise active.
-func (t *Token) Status(now time.Time) Status {
+func (t Token) Status(now time.Time) Status {
 	switch {
-	case t == nil:
-		return StatusDisabled
 	case t.Disabled:
 		return StatusDisabled
 	case t.ExpiredAt(now):
@@ -292,17 +298,14 @@ func (t *Token) Status(now time.Time) Status {
 
 // ExpiredAt reports whether t has an expiry and now is at or after it. A
 // token is valid strictly before its expiry instant.
-func (t *Token) ExpiredAt(now time.Time) bool {
-	return t != nil && !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+func (t Token) ExpiredAt(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
 
 // InactiveSince returns the instant from which t stopped working: the
 // earlier of its disabling and its expiry, or the zero time while it has
 // neither. The purge counts the retention period from this instant.
-func (t *Token) InactiveSince() time.Time {
-	if t == nil {
-		return time.Time{}
-	}
+func (t Token) InactiveSince() time.Time {
 	var since time.Time
 	if t.Disabled {
 		since = t.DisabledAt
@@ -317,7 +320,7 @@ func (t *Token) InactiveSince() time.Time {
 // retention period, or the zero time when t is not scheduled for deletion.
 // A token whose expiry lies in the future is already scheduled: it will be
 // deleted one retention period after it expires unless its expiry changes.
-func (t *Token) PurgeAt(retention time.Duration) time.Time {
+func (t Token) PurgeAt(retention time.Duration) time.Time {
 	since := t.InactiveSince()
 	if since.IsZero() {
 		return time.Time{}

@@ -8,7 +8,7 @@ import (
 	"slices"
 )
 
-// Method is how a request authenticated.
+// Method is the kind of credentials a request authenticated with.
 type Method string
 
 // Methods of a Principal.
@@ -38,11 +38,8 @@ type Principal struct {
 	Permissions []string
 }
 
-// Has reports whether p holds the permission. A nil Principal holds none.
-func (p *Principal) Has(permission string) bool {
-	if p == nil {
-		return false
-	}
+// Has reports whether p holds the permission.
+func (p Principal) Has(permission string) bool {
 	_, found := slices.BinarySearch(p.Permissions, permission)
 	return found
 }

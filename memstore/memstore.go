@@ -19,21 +19,39 @@ import (
 // callers can never change what it holds. The zero value is not usable;
 // call New.
 type Store struct {
+	// mu guards byID and byLegacy, and serialises every change.
 	mu       sync.RWMutex
 	byID     map[string]*apitoken.Record
-	byDigest map[apitoken.Digest]*apitoken.Record
 	byLegacy map[string]*apitoken.Record
+	// byDigest is split into shards with their own locks, so that
+	// verifications, which only read it, do not all share one lock word.
+	// A change holds mu and then the shard's lock.
+	byDigest [digestShards]digestShard
 }
+
+const digestShards = 64
+
+type digestShard struct {
+	mu      sync.RWMutex
+	records map[apitoken.Digest]*apitoken.Record
+	_       [32]byte // keeps shards on separate cache lines
+}
+
+// Stored records are never changed in place: a change replaces the
+// pointer, so a reader holding only a shard lock sees a whole record.
 
 var _ apitoken.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{
+	s := &Store{
 		byID:     map[string]*apitoken.Record{},
-		byDigest: map[apitoken.Digest]*apitoken.Record{},
 		byLegacy: map[string]*apitoken.Record{},
 	}
+	for i := range s.byDigest {
+		s.byDigest[i].records = map[apitoken.Digest]*apitoken.Record{}
+	}
+	return s
 }
 
 // Len returns the number of stored records.
@@ -67,7 +85,7 @@ func (s *Store) checkUnique(rec, old *apitoken.Record) error {
 	if other, ok := s.byID[rec.ID]; ok && other != old {
 		return fmt.Errorf("%w: token ID %q already exists", apitoken.ErrConflict, rec.ID)
 	}
-	if other, ok := s.byDigest[rec.Digest]; ok && other != old {
+	if other, ok := s.shard(rec.Digest).records[rec.Digest]; ok && other != old {
 		return fmt.Errorf("%w: token digest already exists", apitoken.ErrConflict)
 	}
 	if rec.LegacyUUID != "" {
@@ -78,9 +96,16 @@ func (s *Store) checkUnique(rec, old *apitoken.Record) error {
 	return nil
 }
 
+func (s *Store) shard(d apitoken.Digest) *digestShard {
+	return &s.byDigest[d[0]%digestShards]
+}
+
 func (s *Store) put(rec *apitoken.Record) {
 	s.byID[rec.ID] = rec
-	s.byDigest[rec.Digest] = rec
+	sh := s.shard(rec.Digest)
+	sh.mu.Lock()
+	sh.records[rec.Digest] = rec
+	sh.mu.Unlock()
 	if rec.LegacyUUID != "" {
 		s.byLegacy[rec.LegacyUUID] = rec
 	}
@@ -88,7 +113,10 @@ func (s *Store) put(rec *apitoken.Record) {
 
 func (s *Store) remove(rec *apitoken.Record) {
 	delete(s.byID, rec.ID)
-	delete(s.byDigest, rec.Digest)
+	sh := s.shard(rec.Digest)
+	sh.mu.Lock()
+	delete(sh.records, rec.Digest)
+	sh.mu.Unlock()
 	if rec.LegacyUUID != "" {
 		delete(s.byLegacy, rec.LegacyUUID)
 	}
@@ -96,35 +124,34 @@ func (s *Store) remove(rec *apitoken.Record) {
 
 // Get implements apitoken.Store.
 func (s *Store) Get(ctx context.Context, id string) (apitoken.Record, error) {
-	return s.find(ctx, func() *apitoken.Record { return s.byID[id] })
+	return s.find(ctx, &s.mu, func() *apitoken.Record { return s.byID[id] })
 }
 
 // Lookup implements apitoken.Store.
 func (s *Store) Lookup(ctx context.Context, digest apitoken.Digest) (apitoken.Record, error) {
-	return s.find(ctx, func() *apitoken.Record { return s.byDigest[digest] })
+	sh := s.shard(digest)
+	return s.find(ctx, &sh.mu, func() *apitoken.Record { return sh.records[digest] })
 }
 
 // LookupLegacy implements apitoken.Store.
 func (s *Store) LookupLegacy(ctx context.Context, uuid string) (apitoken.Record, error) {
-	return s.find(ctx, func() *apitoken.Record { return s.byLegacy[uuid] })
+	return s.find(ctx, &s.mu, func() *apitoken.Record { return s.byLegacy[uuid] })
 }
 
-func (s *Store) find(ctx context.Context, get func() *apitoken.Record) (apitoken.Record, error) {
+// find returns a copy of the record that get returns under the read lock.
+func (s *Store) find(ctx context.Context, mu *sync.RWMutex, get func() *apitoken.Record) (apitoken.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apitoken.Record{}, err
 	}
-	s.mu.RLock()
+	mu.RLock()
 	rec := get()
-	var out apitoken.Record
-	if rec != nil {
-		out = *rec
-		out.Permissions = slices.Clone(rec.Permissions)
-		out.Sealed = slices.Clone(rec.Sealed)
-	}
-	s.mu.RUnlock()
+	mu.RUnlock()
 	if rec == nil {
 		return apitoken.Record{}, apitoken.ErrNotFound
 	}
+	out := *rec
+	out.Permissions = slices.Clone(rec.Permissions)
+	out.Sealed = slices.Clone(rec.Sealed)
 	return out, nil
 }
 
