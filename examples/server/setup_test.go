@@ -88,6 +88,9 @@ func TestUsersFileErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.mention) {
 				t.Errorf("error %q does not mention %q", err, tt.mention)
 			}
+			if strings.Contains(err.Error(), "tiger") || strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q contains a database password", err)
+			}
 		})
 	}
 }
@@ -170,22 +173,38 @@ func TestKeyringRejectsBadFile(t *testing.T) {
 	}
 }
 
+// cancelOnLog is a log writer that cancels a context once a record
+// contains a text.
+type cancelOnLog struct {
+	syncBuffer
+	text   string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnLog) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.text) {
+		w.cancel()
+	}
+	return w.syncBuffer.Write(p)
+}
+
 func TestRunStopsOnCancel(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var logs syncBuffer
-	err := run(ctx, []string{"-addr", "127.0.0.1:0", "-data", dir}, &logs)
-	if err != nil {
+	defer cancel()
+	logs := &cancelOnLog{text: "server started", cancel: cancel}
+	if err := run(ctx, []string{"-addr", "127.0.0.1:0", "-data", dir}, logs); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	for _, want := range []string{"server started", "server stopped"} {
+	for _, want := range []string{"server started", "shutting down", "server stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q", want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, sealingKeyFile)); err != nil {
-		t.Errorf("no sealing key in the data folder: %v", err)
+	for _, name := range []string{sealingKeyFile, sqliteFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("no %s in the data folder: %v", name, err)
+		}
 	}
 }
 
@@ -204,7 +223,8 @@ func TestRunRejectsBadSetup(t *testing.T) {
 		{"extra argument", []string{"serve"}, `"serve"`},
 		{"missing users file", []string{"-users", filepath.Join(dir, "none.json")}, "none.json"},
 		{"unknown role", []string{"-users", badUsers}, `unknown role "boss"`},
-		{"unsupported database", []string{"-data", dir, "-db", "oracle://x"}, "oracle"},
+		{"unsupported database", []string{"-data", dir, "-db", "oracle://scott:tiger@db/orcl"}, `scheme "oracle"`},
+		{"database without name", []string{"-data", dir, "-db", "mysql://root:secret@tcp(127.0.0.1:1)"}, "database name"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs syncBuffer
@@ -214,6 +234,9 @@ func TestRunRejectsBadSetup(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.mention) {
 				t.Errorf("error %q does not mention %q", err, tt.mention)
+			}
+			if strings.Contains(err.Error(), "tiger") || strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q contains a database password", err)
 			}
 		})
 	}
