@@ -252,7 +252,7 @@ func describeRejection(err error) (reason, message string) {
 	case errors.Is(err, apitoken.ErrSSO):
 		return "owner_sso", "the owner of the token signs in by single sign-on and cannot use API tokens"
 	}
-	return "unknown", "the credentials are not valid"
+	return "unknown", "the credentials are unknown: the token may have been renewed or deleted"
 }
 
 // withoutQueryToken returns a shallow copy of r whose URL has no

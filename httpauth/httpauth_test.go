@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,30 +44,14 @@ func (s *testStore) LookupLegacy(ctx context.Context, uuid string) (apitoken.Rec
 	return s.Store.LookupLegacy(ctx, uuid)
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	manager *apitoken.Manager
 	store   *testStore
 	dir     *apitoken.Directory
 	clock   *clock.Mock
-	logs    *syncBuffer
+	// logs receives the records of the Manager and the middleware. The
+	// tests serve requests synchronously, so a plain buffer suffices.
+	logs *bytes.Buffer
 	// value is an active token of bob holding attacks:read and rules:read.
 	value apitoken.Value
 	// secrets collects every value and secret the fixture issued.
@@ -91,11 +74,12 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
+
 	f := &fixture{
 		store: &testStore{Store: memstore.New()},
 		dir:   dir,
 		clock: clock.NewMock(),
-		logs:  &syncBuffer{},
+		logs:  &bytes.Buffer{},
 	}
 	f.clock.Set(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -56,7 +56,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	dataDir := flags.String("data", "./data", "folder for the SQLite database and the sealing key, created if missing")
 	usersPath := flags.String("users", "", "JSON users file with roles and users (default: the built-in demo users)")
 	dsn := flags.String("db", "", "database URL: postgres://USER@HOST:PORT/DB?sslmode=disable or mysql://USER:PASSWORD@tcp(HOST:PORT)/DB (default: SQLite in the data folder)")
-	if err := flags.Parse(args); err != nil {
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil // the flag package printed the usage
+	} else if err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
