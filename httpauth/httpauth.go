@@ -2,7 +2,7 @@
 //
 // Middleware finds the credentials of a request, verifies them with one
 // call to the Manager and stores the resulting Principal in the request
-// context. Require then checks permissions. Both answer failures as RFC
+// context. Require then checks permissions. Both respond to failures as RFC
 // 6750 describes: 401 with a WWW-Authenticate challenge for bad or missing
 // credentials, 403 with error="insufficient_scope" for a missing
 // permission. When the store or the Policy fails, the middleware answers
@@ -215,7 +215,8 @@ func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r)
 }
 
-// fail answers a request whose credentials the Manager did not accept.
+// fail logs and rejects a request whose credentials the Manager did not
+// accept.
 func (a *authenticator) fail(w http.ResponseWriter, r *http.Request, method apitoken.Method, err error) {
 	c := a.config
 	attrs := requestAttrs(r, "credential_method", string(method), "error", err.Error())
