@@ -59,7 +59,13 @@ func extractCredentials(h http.Header, rawQuery string, c *config) (credentials,
 	tokens := h[c.tokenHeader]
 	uuids := h[c.uuidHeader]
 	secrets := h[c.secretHeader]
-	queryTokens, queryErr := findQueryTokens(rawQuery)
+	// Without AllowQueryToken the query string is not a place for
+	// credentials at all: a token there is ignored, as if absent.
+	var queryTokens []string
+	var queryErr bool
+	if c.allowQuery {
+		queryTokens, queryErr = findQueryTokens(rawQuery)
+	}
 
 	for _, f := range []struct {
 		name   string
@@ -80,9 +86,6 @@ func extractCredentials(h http.Header, rawQuery string, c *config) (credentials,
 	}
 	if queryErr {
 		return credentials{}, invalidRequest("malformed", "the query parameter "+QueryParameter+" is not properly percent-encoded")
-	}
-	if len(queryTokens) > 0 && !c.allowQuery {
-		return credentials{}, invalidRequest("query_token", "tokens in the query parameter "+QueryParameter+" are not accepted: send the token in the "+c.tokenName+" header")
 	}
 
 	// An Authorization header with another scheme, such as Basic from a

@@ -55,8 +55,9 @@ type Options struct {
 	// AllowQueryToken accepts a token in the query parameter access_token.
 	// URLs end up in proxy logs and browser histories, so enable it only
 	// for clients that cannot set headers. The middleware removes the
-	// parameter from the URL before passing the request on. A request
-	// that carries the parameter while this is false is rejected.
+	// parameter from the URL before passing the request on. While this is
+	// false the parameter is ignored: it neither authenticates a request
+	// nor causes a rejection.
 	AllowQueryToken bool
 	// Logger receives one record per rejected request: Debug for a request
 	// without credentials, Info for rejected credentials and missing

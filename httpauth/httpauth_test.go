@@ -162,22 +162,24 @@ func TestMiddlewareAccepts(t *testing.T) {
 
 	tests := []struct {
 		name    string
+		target  string
 		headers []header
 		method  apitoken.Method
 	}{
-		{"token header", []header{{"X-API-Token", v}}, apitoken.MethodToken},
-		{"token header lower-case name", []header{{"x-api-token", v}}, apitoken.MethodToken},
-		{"token header with spaces", []header{{"X-API-Token", "  " + v + "\t"}}, apitoken.MethodToken},
-		{"bearer", []header{{"Authorization", "Bearer " + v}}, apitoken.MethodBearer},
-		{"bearer lower-case scheme", []header{{"Authorization", "bearer " + v}}, apitoken.MethodBearer},
-		{"bearer upper-case scheme", []header{{"Authorization", "BEARER " + v}}, apitoken.MethodBearer},
-		{"bearer mixed-case scheme", []header{{"Authorization", "bEaReR " + v}}, apitoken.MethodBearer},
-		{"bearer many spaces", []header{{"Authorization", "Bearer    " + v}}, apitoken.MethodBearer},
-		{"bearer surrounding whitespace", []header{{"Authorization", " \tBearer " + v + " \t"}}, apitoken.MethodBearer},
+		{"token header", "/", []header{{"X-API-Token", v}}, apitoken.MethodToken},
+		{"token header beside an ignored query token", "/?access_token=" + v + "x", []header{{"X-API-Token", v}}, apitoken.MethodToken},
+		{"token header lower-case name", "/", []header{{"x-api-token", v}}, apitoken.MethodToken},
+		{"token header with spaces", "/", []header{{"X-API-Token", "  " + v + "\t"}}, apitoken.MethodToken},
+		{"bearer", "/", []header{{"Authorization", "Bearer " + v}}, apitoken.MethodBearer},
+		{"bearer lower-case scheme", "/", []header{{"Authorization", "bearer " + v}}, apitoken.MethodBearer},
+		{"bearer upper-case scheme", "/", []header{{"Authorization", "BEARER " + v}}, apitoken.MethodBearer},
+		{"bearer mixed-case scheme", "/", []header{{"Authorization", "bEaReR " + v}}, apitoken.MethodBearer},
+		{"bearer many spaces", "/", []header{{"Authorization", "Bearer    " + v}}, apitoken.MethodBearer},
+		{"bearer surrounding whitespace", "/", []header{{"Authorization", " \tBearer " + v + " \t"}}, apitoken.MethodBearer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := serve(h, "/", tt.headers...)
+			w := serve(h, tt.target, tt.headers...)
 			if w.Code != http.StatusOK {
 				t.Fatalf("status %d, body %s", w.Code, w.Body)
 			}
@@ -239,8 +241,7 @@ func TestMiddlewareRejects(t *testing.T) {
 		{"token and legacy UUID alone", "/", []header{{"X-API-Token", v}, {"X-API-UUID", "u"}}, invalidRequest, false},
 		{"two legacy UUIDs", "/", []header{{"X-API-UUID", "u"}, {"X-API-UUID", "u"}, {"X-API-Secret", "s"}}, invalidRequest, false},
 		{"legacy secret with space", "/", []header{{"X-API-UUID", "u"}, {"X-API-Secret", "s 3"}}, invalidRequest, false},
-		{"query token not allowed", "/?access_token=" + v, nil, invalidRequest, false},
-		{"query token not allowed with header", "/?access_token=" + v, []header{{"X-API-Token", v}}, invalidRequest, false},
+		{"query token not allowed", "/?access_token=" + v, nil, "", false},
 		{"malformed value", "/", []header{{"X-API-Token", "apt_short"}}, invalidToken, false},
 		{"unknown token", "/", []header{{"X-API-Token", unknownValue(t)}}, invalidToken, true},
 	}
