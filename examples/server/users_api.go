@@ -63,7 +63,8 @@ func (s *server) changeUser(w http.ResponseWriter, r *http.Request, actor apitok
 // administeredUser returns the user named in the path if the actor may
 // change them. Only administrators of the user's tenant and global
 // administrators may, and users of tenants the actor does not administer
-// are reported as not found, as tokens are.
+// are reported as not found, as tokens are. A user whose role carries
+// more power than the actor's is forbidden.
 func (s *server) administeredUser(r *http.Request, actor apitoken.User) (apitoken.DirectoryUser, error) {
 	id := r.PathValue("id")
 	if actor.Role == apitoken.RoleMember {
@@ -72,6 +73,10 @@ func (s *server) administeredUser(r *http.Request, actor apitoken.User) (apitoke
 	target, ok := s.users.get(id)
 	if !ok || !administers(actor, target.TenantID) {
 		return apitoken.DirectoryUser{}, fmt.Errorf("%w: user %q", apitoken.ErrUnknownUser, id)
+	}
+	if roleLevel(target.Role) > actor.Role {
+		return apitoken.DirectoryUser{}, fmt.Errorf("%w: user %q is a %s, above %s %q: only a user of at least that level may change them",
+			apitoken.ErrForbidden, target.ID, roleLevel(target.Role), actor.Role, actor.ID)
 	}
 	return target, nil
 }
@@ -121,6 +126,12 @@ func (s *server) changeRole(w http.ResponseWriter, r *http.Request, actor apitok
 			var ok bool
 			if perms, ok = s.users.policy.RolePermissions(req.Role); !ok {
 				return badRequest("role %q is not defined in the users file", req.Role)
+			}
+			// Without this check an administrator of one tenant could make
+			// themself a global administrator of every tenant.
+			if roleLevel(req.Role) > actor.Role {
+				return fmt.Errorf("%w: role %q carries %s powers, above those of %s %q: ask a user of that level",
+					apitoken.ErrForbidden, req.Role, roleLevel(req.Role), actor.Role, actor.ID)
 			}
 			u.Role = req.Role
 			return nil
