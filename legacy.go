@@ -119,6 +119,9 @@ func (m *Manager) ImportLegacy(ctx context.Context, actorID string, imp LegacyIm
 	if err := m.withdrawDuplicate(ctx, &rec); err != nil {
 		return result, err
 	}
+	if err := m.confirmOwner(ctx, &rec); err != nil {
+		return result, err
+	}
 
 	m.audit(ctx, EventImported, &rec.Token, actorID, "", now)
 	result.Token, result.Value, result.Created = *rec.Token.Clone(), value, true
