@@ -124,8 +124,9 @@ func (m *Manager) confirmOwner(ctx context.Context, rec *Record) error {
 // The host's owner cascade may then have run between the checks and the
 // write, and left t alone because t was still disabled or within the old
 // permissions. recheckOwner repeats that cascade, which changes t as the
-// host's report would have, and returns ErrConflict. Enable passes false for checkPermissions, because enabling
-// a token whose owner holds only some of its permissions is allowed.
+// host's report would have, and returns ErrConflict. Enable passes false
+// for checkPermissions, because enabling a token whose owner holds only
+// some of its permissions is allowed.
 func (m *Manager) recheckOwner(ctx context.Context, actorID string, t *Token, checkPermissions bool) error {
 	owner, err := m.policy.User(ctx, t.OwnerID)
 	if errors.Is(err, ErrUnknownUser) {
