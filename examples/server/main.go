@@ -72,6 +72,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *usersPath == "" {
 		logger.Info("using the built-in demo users", "users", len(users.Users))
+	} else {
+		logger.Info("using the users file", "path", *usersPath, "users", len(users.Users))
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)

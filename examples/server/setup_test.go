@@ -66,8 +66,11 @@ func TestUsersFileErrors(t *testing.T) {
 	tests := []struct {
 		name, content, mention string
 	}{
-		{"malformed", `{"roles":`, "not valid"},
-		{"unknown field", `{"roles":{"r":[]},"users":[],"groups":[]}`, "groups"},
+		{"malformed", `{"roles":`, "ends inside a JSON value"},
+		{"syntax error", "{\n  \"roles\": {\"r\": []},\n  \"users\": [],\n}", "line 4, column 1"},
+		{"array at top level", `[]`, "found a JSON array at the top level where an object is expected"},
+		{"wrong field type", `{"roles":{"r":[]},"users":[{"id":"a","tenant":"t","role":"r","sso":"yes"}]}`, `found a JSON string in "users.sso" where true or false is expected`},
+		{"unknown field", `{"roles":{"r":[]},"users":[],"groups":[]}`, `unknown field "groups" (the file has "roles" and "users"`},
 		{"no roles", `{"users":[]}`, "no roles"},
 		{"unknown role", `{"roles":{"r":[]},"users":[{"id":"a","tenant":"t","role":"admin"}]}`, `unknown role "admin"`},
 		{"duplicate user", `{"roles":{"r":[]},"users":[{"id":"a","tenant":"t","role":"r"},{"id":"a","tenant":"u","role":"r"}]}`, `"a" is listed twice`},

@@ -9,7 +9,9 @@ import (
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/apitoken/apitoken"
@@ -64,7 +66,7 @@ func parseUsers(data []byte, source string) (*usersFile, error) {
 	dec.DisallowUnknownFields()
 	var f usersFile
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("users file %s is not valid: %w", source, err)
+		return nil, fmt.Errorf("users file %s is not valid: %s: see examples/server/demo_users.json for the format", source, describeJSONError(data, err))
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("users file %s is not valid: it contains more than one JSON value", source)
@@ -89,6 +91,55 @@ func parseUsers(data []byte, source string) (*usersFile, error) {
 		seen[u.ID] = true
 	}
 	return &f, nil
+}
+
+// describeJSONError rewords a decoding error of a users file with the
+// line and column of the fault and JSON type names, because encoding/json
+// gives a byte offset and the Go types of this program.
+func describeJSONError(data []byte, err error) string {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("%s: %v", jsonPosition(data, syntaxErr.Offset), err)
+	case errors.As(err, &typeErr):
+		where := "at the top level"
+		if typeErr.Field != "" {
+			where = fmt.Sprintf("in %q", typeErr.Field)
+		}
+		return fmt.Sprintf("%s: found a JSON %s %s where %s is expected",
+			jsonPosition(data, typeErr.Offset), typeErr.Value, where, jsonTypeName(typeErr.Type))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the file ends inside a JSON value"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return err.Error() + ` (the file has "roles" and "users", and a user has "id", "tenant", "role", "sso" and "disabled")`
+	}
+	return err.Error()
+}
+
+// jsonPosition returns the 1-based line and column of the last byte that
+// the decoder read before it failed, offset being the count of bytes read.
+func jsonPosition(data []byte, offset int64) string {
+	offset = min(max(offset-1, 0), int64(len(data)))
+	before := data[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	column := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("line %d, column %d", line, column)
+}
+
+// jsonTypeName returns the JSON name of the values that decode into t.
+func jsonTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a " + t.String()
 }
 
 // roleLevel returns the power that a role name carries.
