@@ -70,6 +70,6 @@ func Example() {
 	// 200 bob via bearer
 	// 403 {"error":{"code":"insufficient_scope","message":"the token does not hold the permission \"rules:write\""}}
 	//   WWW-Authenticate: Bearer realm="example", error="insufficient_scope", scope="rules:write"
-	// 401 {"error":{"code":"missing_credentials","message":"the request carries no credentials: send an API token in the X-API-Token header"}}
+	// 401 {"error":{"code":"missing_credentials","message":"the request carries no credentials: send an API token in the X-API-Token header or as \"Authorization: Bearer TOKEN\""}}
 	//   WWW-Authenticate: Bearer realm="example"
 }

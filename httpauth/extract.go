@@ -112,7 +112,11 @@ func extractCredentials(h http.Header, rawQuery string, c *config) (credentials,
 	case len(sources) == 0 && len(authorization) > 0:
 		return credentials{}, &authError{reason: "unsupported_scheme", message: "the Authorization header does not use the Bearer scheme: send an API token as \"Authorization: Bearer TOKEN\" or in the " + c.tokenName + " header"}
 	case len(sources) == 0:
-		return credentials{}, &authError{reason: "missing", message: "the request carries no credentials: send an API token in the " + c.tokenName + " header"}
+		hint := "send an API token in the " + c.tokenName + " header"
+		if c.bearer {
+			hint += " or as \"Authorization: Bearer TOKEN\""
+		}
+		return credentials{}, &authError{reason: "missing", message: "the request carries no credentials: " + hint}
 	}
 
 	switch {
