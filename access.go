@@ -6,21 +6,8 @@ import (
 	"fmt"
 )
 
-// The access rules of management operations. "Administrator" below means
-// a user whose role administers the token's tenant: an administrator of
-// that tenant, or a global administrator whose tenants include it.
-//
-//	operation                        own token   other's private   other's shared
-//	see in a listing, get metadata   owner       administrator     administrator
-//	reveal the value, renew          owner       nobody            administrator
-//	disable, enable, rename,
-//	  change expiry, delete          owner       administrator     administrator
-//	change permissions               owner       nobody            nobody
-//
-// A user who may not see a token gets ErrNotFound, so nobody learns of the
-// existence of tokens they cannot see; a user who may see it but not
-// perform the operation gets ErrForbidden. Disabled users and users who
-// sign in by SSO may perform no operation at all.
+// canSee, canUseValue and the checks in manage.go implement the access
+// table of the package documentation.
 
 func canSee(actor *User, t *Token) bool {
 	return t.OwnerID == actor.ID || actor.administers(t.TenantID)

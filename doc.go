@@ -77,10 +77,23 @@
 //     tenant, actor, time and reason. No event, error or log line holds a
 //     value or a secret.
 //
-// Who may do what to a token is in the table at the top of access.go:
-// owners manage their own tokens; administrators see and manage every
-// token of their tenant, but may reveal and renew only shared ones; users
-// who may not see a token get ErrNotFound, never ErrForbidden.
+// # Access
+//
+// "Administrator" below means a user whose role administers the token's
+// tenant: an administrator of that tenant, or a global administrator whose
+// tenants include it.
+//
+//	operation                        own token   other's private   other's shared
+//	see in a listing, get metadata   owner       administrator     administrator
+//	reveal the value, renew          owner       nobody            administrator
+//	disable, enable, rename,
+//	  change expiry, delete          owner       administrator     administrator
+//	change permissions               owner       nobody            nobody
+//
+// A user who may not see a token gets ErrNotFound, so nobody learns of the
+// existence of tokens they cannot see. A user who may see it but not
+// perform the operation gets ErrForbidden. Disabled users and users who
+// sign in by SSO may perform no operation at all.
 //
 // # Backward-compatible tokens
 //

@@ -119,6 +119,9 @@ func (m *Manager) ImportLegacy(ctx context.Context, actorID string, imp LegacyIm
 	if err := m.withdrawDuplicate(ctx, &rec); err != nil {
 		return result, err
 	}
+	if err := m.confirmOwner(ctx, &rec); err != nil {
+		return result, err
+	}
 
 	m.audit(ctx, EventImported, &rec.Token, actorID, "", now)
 	result.Token, result.Value, result.Created = *rec.Token.Clone(), value, true
@@ -183,7 +186,9 @@ func (m *Manager) findLegacyToken(ctx context.Context, uuid, ownerID string) (Re
 	rec, err := m.store.LookupLegacy(ctx, uuid)
 	switch {
 	case err == nil && rec.OwnerID != ownerID:
-		return Record{}, false, fmt.Errorf("%w: the legacy UUID given for user %q already belongs to token %s of another user", ErrConflict, ownerID, rec.ID)
+		// The error leaves out the token, which the importer may not be
+		// allowed to see.
+		return Record{}, false, fmt.Errorf("%w: the legacy UUID given for user %q already belongs to another user: check the UUID", ErrConflict, ownerID)
 	case err == nil:
 		return rec, true, nil
 	case !errors.Is(err, ErrNotFound):

@@ -25,7 +25,11 @@ type CreateRequest struct {
 }
 
 // Create issues a new token owned by the actor, and returns its metadata
-// and its value. Without a Keyring the value cannot be shown again.
+// and its value. Without a Keyring the value cannot be shown again. When
+// the actor is disabled, deleted, moved to SSO or loses a requested
+// permission while the token is created, Create deletes it again and
+// returns an error, because an owner cascade running at the same time may
+// have missed it.
 func (m *Manager) Create(ctx context.Context, actorID string, req CreateRequest) (Token, Value, error) {
 	actor, err := m.actor(ctx, actorID)
 	if err != nil {
@@ -62,6 +66,9 @@ func (m *Manager) Create(ctx context.Context, actorID string, req CreateRequest)
 	if err != nil {
 		return Token{}, "", err
 	}
+	if err := m.confirmOwner(ctx, &rec); err != nil {
+		return Token{}, "", err
+	}
 	m.audit(ctx, EventCreated, &rec.Token, actor.ID, "", now)
 	return *rec.Token.Clone(), value, nil
 }
@@ -81,6 +88,74 @@ func (m *Manager) insert(ctx context.Context, rec *Record) (Value, error) {
 		return "", m.storeFailure(ctx, "create token", err)
 	}
 	return value, nil
+}
+
+// confirmOwner reads the owner of rec, just created, again and deletes rec
+// when the owner changed since the checks before the insert: disabled,
+// deleted, moved to SSO or to another tenant, or stripped of one of the
+// token's permissions. An owner cascade that ran between those checks and
+// the insert did not see rec, and the host changes its directory before it
+// reports the change, so this read sees the change whenever the cascade
+// missed the token.
+//
+// NOTE: a CachedPolicy may still return the owner as they were before the
+// change, if a concurrent read filled the cache after the cascade's Forget.
+func (m *Manager) confirmOwner(ctx context.Context, rec *Record) error {
+	owner, err := m.checkOwnerActive(ctx, &rec.Token)
+	if err == nil {
+		switch {
+		case owner.TenantID != rec.TenantID:
+			err = fmt.Errorf("%w: user %q moved to another tenant while token %s was being created: retry", ErrConflict, owner.ID, rec.ID)
+		case !rec.BackwardCompatible && len(effectivePermissions(&rec.Token, &owner)) != len(rec.Permissions):
+			err = fmt.Errorf("%w: the permissions of user %q changed while token %s was being created: retry", ErrConflict, owner.ID, rec.ID)
+		default:
+			return nil
+		}
+	}
+	if delErr := m.store.Delete(ctx, rec.ID); delErr != nil && !errors.Is(delErr, ErrNotFound) {
+		return m.storeFailure(ctx, "withdraw token of a changed owner", delErr)
+	}
+	return err
+}
+
+// recheckOwner reads the owner of t, just enabled or given new
+// permissions, again. The owner may have been disabled, moved to SSO or,
+// with checkPermissions, lost one of the token's permissions meanwhile.
+// The host's owner cascade may then have run between the checks and the
+// write, and left t alone because t was still disabled or within the old
+// permissions. recheckOwner repeats that cascade, which changes t as the
+// host's report would have, and returns ErrConflict. Enable passes false
+// for checkPermissions, because enabling a token whose owner holds only
+// some of its permissions is allowed.
+func (m *Manager) recheckOwner(ctx context.Context, actorID string, t *Token, checkPermissions bool) error {
+	owner, err := m.policy.User(ctx, t.OwnerID)
+	if errors.Is(err, ErrUnknownUser) {
+		// Verification rejects the token of an unknown owner, and
+		// DeleteOwner deletes it.
+		return nil
+	}
+	if err != nil {
+		return m.storeFailure(ctx, "recheck owner: policy", err)
+	}
+	var change string
+	switch {
+	case owner.Disabled:
+		change = "was disabled"
+		_, err = m.DisableOwner(ctx, actorID, owner.ID)
+	case owner.SSO:
+		change = "moved to SSO"
+		_, err = m.SwitchOwnerToSSO(ctx, actorID, owner.ID)
+	case checkPermissions && !t.BackwardCompatible && len(effectivePermissions(t, &owner)) != len(t.Permissions):
+		change = "lost permissions"
+		_, err = m.RestrictOwner(ctx, actorID, owner.ID, owner.Permissions)
+	default:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: owner %q of token %s %s during the change, and the token was changed to match: read it again",
+		ErrConflict, owner.ID, t.ID, change)
 }
 
 // issueValue generates a new value for rec and sets its digest and sealed
@@ -259,7 +334,9 @@ func (m *Manager) Disable(ctx context.Context, actorID, tokenID string) (Token, 
 // Enable enables a disabled token and so cancels its purge. It fails when
 // the token has expired (set a new expiry first), when its owner is
 // disabled or signs in by SSO, and when its owner no longer holds any of
-// its permissions. Enabling an active token changes nothing.
+// its permissions. Enabling an active token changes nothing. When the
+// owner is disabled or moved to SSO during the call, Enable disables the
+// token again and returns ErrConflict.
 func (m *Manager) Enable(ctx context.Context, actorID, tokenID string) (Token, error) {
 	actor, err := m.actor(ctx, actorID)
 	if err != nil {
@@ -284,6 +361,9 @@ func (m *Manager) Enable(ctx context.Context, actorID, tokenID string) (Token, e
 	})
 	if changed {
 		m.audit(ctx, EventEnabled, &rec.Token, actor.ID, "", rec.UpdatedAt)
+		if err := m.recheckOwner(ctx, actor.ID, &rec.Token, false); err != nil {
+			return Token{}, err
+		}
 	}
 	return rec.Token, err
 }
@@ -347,6 +427,11 @@ func (m *Manager) Update(ctx context.Context, actorID, tokenID string, req Updat
 	if changed {
 		m.forgetToken(rec.ID)
 		m.audit(ctx, EventUpdated, &rec.Token, actor.ID, "", rec.UpdatedAt)
+		if req.Permissions != nil {
+			if err := m.recheckOwner(ctx, actor.ID, &rec.Token, true); err != nil {
+				return Token{}, err
+			}
+		}
 	}
 	return rec.Token, err
 }

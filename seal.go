@@ -3,6 +3,7 @@ package apitoken
 import (
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"regexp"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -43,6 +44,18 @@ func NewKeyring(current string, keys map[string][]byte) (*Keyring, error) {
 		k.keys[id] = append([]byte(nil), key...)
 	}
 	return k, nil
+}
+
+// Format writes the current key ID and the number of keys, never the
+// keys, for every verb of package fmt, so that a Keyring or a Config
+// printed by mistake does not reveal them.
+func (k Keyring) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "apitoken.Keyring{current: %q, keys: %d [redacted]}", k.current, len(k.keys))
+}
+
+// LogValue returns the form that Format writes, for log/slog.
+func (k Keyring) LogValue() slog.Value {
+	return slog.StringValue(fmt.Sprint(k))
 }
 
 // NewSealingKey returns SealingKeySize bytes from crypto/rand.
