@@ -258,20 +258,12 @@ func errHasBackwardCompatible(ownerID string, rec *Record) error {
 		ErrConflict, ownerID, rec.ID)
 }
 
-// createLegacy gives rec a new ID and value and stores it. Unlike insert,
-// it returns a conflict without logging it as a store failure, because a
-// concurrent import of the same UUID causes one.
+// createLegacy gives rec a new ID and value and stores it. It returns a
+// conflict without logging it as a store failure, because a concurrent
+// import of the same UUID causes one.
 func (m *Manager) createLegacy(ctx context.Context, rec *Record) (Value, error) {
-	id, err := newID(rec.CreatedAt)
+	value, err := m.insert(ctx, rec)
 	if err != nil {
-		return "", err
-	}
-	rec.ID = id
-	value, err := m.issueValue(rec)
-	if err != nil {
-		return "", err
-	}
-	if err := m.store.Create(ctx, rec); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return "", fmt.Errorf("%w: another import of the same legacy UUID ran at the same time: retry", ErrConflict)
 		}

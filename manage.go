@@ -64,7 +64,7 @@ func (m *Manager) Create(ctx context.Context, actorID string, req CreateRequest)
 	}}
 	value, err := m.insert(ctx, &rec)
 	if err != nil {
-		return Token{}, "", err
+		return Token{}, "", m.storeFailure(ctx, "create token", err)
 	}
 	if err := m.confirmOwner(ctx, &rec); err != nil {
 		return Token{}, "", err
@@ -73,7 +73,8 @@ func (m *Manager) Create(ctx context.Context, actorID string, req CreateRequest)
 	return *rec.Token.Clone(), value, nil
 }
 
-// insert gives rec a new ID and value and stores it.
+// insert gives rec a new ID and value and stores it. It returns the
+// store's error as it is, for the caller to wrap.
 func (m *Manager) insert(ctx context.Context, rec *Record) (Value, error) {
 	id, err := newID(rec.CreatedAt)
 	if err != nil {
@@ -85,7 +86,7 @@ func (m *Manager) insert(ctx context.Context, rec *Record) (Value, error) {
 		return "", err
 	}
 	if err := m.store.Create(ctx, rec); err != nil {
-		return "", m.storeFailure(ctx, "create token", err)
+		return "", err
 	}
 	return value, nil
 }
