@@ -293,12 +293,23 @@ func (s *Store) Update(ctx context.Context, rec *apitoken.Record) error {
 }
 
 // replace stores a copy of rec in place of the record with its ID, with
-// the next version and the stored last-used time.
+// the next version and the stored last-used time. A record that keeps its
+// digest is overwritten in its slot under the shard's lock, so that a
+// concurrent Lookup, which takes only that lock, never misses it.
 func (s *Store) replace(rec *apitoken.Record) {
-	old := s.remove(rec.ID)
+	old := s.recordByID(rec.ID)
 	next := *rec
 	next.Version = old.Version + 1
 	next.LastUsedAt = old.LastUsedAt
+	if old.Digest != rec.Digest {
+		s.remove(rec.ID)
+		s.put(&next)
+		return
+	}
+	s.releasePermissions(old.Permissions)
+	if old.LegacyUUID != "" {
+		delete(s.byLegacy, old.LegacyUUID)
+	}
 	s.put(&next)
 }
 
@@ -367,7 +378,9 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 }
 
 // UpdateOwner implements apitoken.Store. It holds the write lock for the
-// whole cascade, so no verification sees it half-applied.
+// whole cascade, so no other change, Get, List or LookupLegacy sees it
+// half-applied. Lookup takes only a shard's lock, so a verification during
+// the cascade may see some of the owner's records changed and others not.
 func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.CascadeFunc) ([]apitoken.Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

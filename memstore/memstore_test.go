@@ -4,7 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,4 +90,107 @@ func TestSharedPermissionsStayPrivate(t *testing.T) {
 	other, err := s.Lookup(ctx, b.Digest)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"attacks:read", "rules:read"}, other.Permissions)
+}
+
+// TestConcurrentMix runs every kind of change from several goroutines
+// while others look up a set of records that are only ever updated in
+// place, and then checks that the indexes agree with the records. Run it
+// with -race.
+func TestConcurrentMix(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	stable := make([]apitoken.Record, 50)
+	for i := range stable {
+		stable[i] = apitoken.Record{
+			Token:      apitoken.Token{ID: fmt.Sprintf("tok_stable_%02d", i), OwnerID: "stable", Permissions: []string{"attacks:read"}},
+			Digest:     sha256.Sum256([]byte(fmt.Sprintf("stable %d", i))),
+			LegacyUUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+		}
+		require.NoError(t, s.Create(ctx, &stable[i]))
+	}
+
+	var wg sync.WaitGroup
+	var misses atomic.Int64
+	for g := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for i := range 2000 {
+				id := fmt.Sprintf("tok_%d_%03d", g, rng.IntN(100))
+				switch rng.IntN(6) {
+				case 0, 1:
+					rec := apitoken.Record{
+						Token:  apitoken.Token{ID: id, OwnerID: fmt.Sprintf("owner_%d", g), Permissions: []string{"rules:read"}},
+						Digest: sha256.Sum256([]byte(fmt.Sprintf("%s %d", id, i))),
+					}
+					if rng.IntN(2) == 0 {
+						rec.Disabled, rec.DisabledAt = true, at
+					}
+					_ = s.Create(ctx, &rec)
+				case 2:
+					if rec, err := s.Get(ctx, id); err == nil {
+						rec.Digest = sha256.Sum256([]byte(fmt.Sprintf("%s %d renewed", id, i)))
+						rec.Permissions = nil
+						_ = s.Update(ctx, &rec)
+					}
+				case 3:
+					_ = s.Delete(ctx, id)
+				case 4:
+					_, _ = s.UpdateOwner(ctx, fmt.Sprintf("owner_%d", g), func(rec *apitoken.Record) apitoken.Action {
+						if rng.IntN(2) == 0 {
+							return apitoken.Remove
+						}
+						rec.Disabled, rec.DisabledAt = true, at
+						return apitoken.Save
+					})
+				default:
+					_, _ = s.Purge(ctx, at, 5)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 2000 {
+			rec := stable[i%len(stable)]
+			_ = s.SetLastUsed(ctx, map[string]time.Time{rec.ID: at.Add(time.Duration(i) * time.Second)})
+			if got, err := s.Get(ctx, rec.ID); err == nil {
+				got.Name = fmt.Sprintf("name %d", i)
+				_ = s.Update(ctx, &got)
+			}
+			_, _ = s.UpdateOwner(ctx, "stable", func(rec *apitoken.Record) apitoken.Action {
+				rec.Permissions = []string{"attacks:read"}
+				return apitoken.Save
+			})
+		}
+	})
+	for range 2 {
+		wg.Go(func() {
+			for i := range 20_000 {
+				rec := stable[i%len(stable)]
+				got, err := s.Lookup(ctx, rec.Digest)
+				if err != nil || got.ID != rec.ID {
+					misses.Add(1)
+				}
+				if i%500 == 0 {
+					_, _ = s.List(ctx, apitoken.Filter{AllTenants: true})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, misses.Load(), "lookups of records that were only updated in place failed")
+
+	page, err := s.List(ctx, apitoken.Filter{AllTenants: true, Limit: apitoken.MaxPageSize})
+	require.NoError(t, err)
+	require.Equal(t, len(page.Records), s.Len())
+	for _, want := range page.Records {
+		got, err := s.Lookup(ctx, want.Digest)
+		require.NoError(t, err, "lookup of %s", want.ID)
+		require.Empty(t, cmp.Diff(want, got), "lookup of %s", want.ID)
+		if want.LegacyUUID != "" {
+			got, err = s.LookupLegacy(ctx, want.LegacyUUID)
+			require.NoError(t, err, "legacy lookup of %s", want.ID)
+			require.Equal(t, want.ID, got.ID)
+		}
+	}
 }

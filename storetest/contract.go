@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,6 +391,33 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 		for _, rec := range listAll(t, s, apitoken.Filter{OwnerID: "bob"}) {
 			assert.False(t, rec.Disabled, "no record of a failed cascade is written")
 			assert.Equal(t, int64(1), rec.Version)
+		}
+	})
+
+	t.Run("lookup finds a record while it is updated", func(t *testing.T) {
+		s := newStore(t)
+		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		done := make(chan struct{})
+		var misses atomic.Int64
+		go func() {
+			defer close(done)
+			for range 200 {
+				if _, err := s.Lookup(ctx, rec.Digest); err != nil {
+					misses.Add(1)
+				}
+			}
+		}()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				assert.Zero(t, misses.Load(), "lookups failed while the record was renamed")
+				return
+			default:
+			}
+			got, err := s.Get(ctx, rec.ID)
+			require.NoError(t, err)
+			got.Name = fmt.Sprintf("name %d", i)
+			require.NoError(t, s.Update(ctx, &got))
 		}
 	})
 
