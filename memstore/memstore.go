@@ -398,11 +398,6 @@ func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.Cas
 
 	// Decide every change before applying any, so that a panic in fn
 	// leaves the store as it was.
-	type planned struct {
-		id   string
-		next *apitoken.Record
-		act  apitoken.Action
-	}
 	var plan []planned
 	for i := range owned {
 		next := owned[i].Clone()
@@ -414,10 +409,8 @@ func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.Cas
 			return nil, fmt.Errorf("%w: cascade returned unknown action %d", apitoken.ErrInvalidArgument, act)
 		}
 	}
-	for _, p := range plan {
-		if p.act == apitoken.Save && p.next.ID != p.id {
-			return nil, fmt.Errorf("%w: cascade changed the ID of token %s", apitoken.ErrInvalidArgument, p.id)
-		}
+	if err := s.checkPlanUnique(plan); err != nil {
+		return nil, err
 	}
 
 	changes := make([]apitoken.Change, 0, len(plan))
@@ -430,6 +423,45 @@ func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.Cas
 		changes = append(changes, apitoken.Change{Action: apitoken.Save, Record: copyOut(s.recordByID(p.id))})
 	}
 	return changes, nil
+}
+
+// planned is one change that a cascade decided.
+type planned struct {
+	id   string
+	next *apitoken.Record
+	act  apitoken.Action
+}
+
+// checkPlanUnique returns an error when a record that the plan saves has
+// a new ID, or a digest or legacy UUID that another record holds, now or
+// after the plan. It compares with the stored records before the plan, so
+// a value freed by a record that the same plan removes still conflicts.
+// The caller holds mu.
+func (s *Store) checkPlanUnique(plan []planned) error {
+	digests := map[apitoken.Digest]string{}
+	legacy := map[string]string{}
+	for _, p := range plan {
+		if p.act != apitoken.Save {
+			continue
+		}
+		if p.next.ID != p.id {
+			return fmt.Errorf("%w: cascade changed the ID of token %s", apitoken.ErrInvalidArgument, p.id)
+		}
+		if err := s.checkUnique(p.next, p.id); err != nil {
+			return err
+		}
+		if other, ok := digests[p.next.Digest]; ok {
+			return fmt.Errorf("%w: cascade gave tokens %s and %s one digest", apitoken.ErrConflict, other, p.id)
+		}
+		digests[p.next.Digest] = p.id
+		if u := p.next.LegacyUUID; u != "" {
+			if other, ok := legacy[u]; ok {
+				return fmt.Errorf("%w: cascade gave tokens %s and %s the legacy UUID %q", apitoken.ErrConflict, other, p.id, u)
+			}
+			legacy[u] = p.id
+		}
+	}
+	return nil
 }
 
 // Purge implements apitoken.Store.

@@ -421,6 +421,43 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("update owner to a taken digest conflicts", func(t *testing.T) {
+		s := newStore(t)
+		bob := mustCreate(t, s, newRecord("bob", "acme"))
+		carol := mustCreate(t, s, newRecord("carol", "acme"))
+		_, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
+			rec.Digest = carol.Digest
+			return apitoken.Save
+		})
+		require.ErrorIs(t, err, apitoken.ErrConflict)
+
+		got, err := s.Lookup(ctx, carol.Digest)
+		require.NoError(t, err)
+		assert.Equal(t, carol.ID, got.ID, "the other owner's record keeps its digest")
+		got, err = s.Lookup(ctx, bob.Digest)
+		require.NoError(t, err)
+		assert.Equal(t, bob.ID, got.ID)
+		assert.Equal(t, int64(1), got.Version, "no record of a failed cascade is written")
+	})
+
+	t.Run("update owner to a taken legacy UUID conflicts", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, newRecord("bob", "acme"))
+		carol := mustCreate(t, s, newRecord("carol", "acme", func(r *apitoken.Record) {
+			r.LegacyUUID = "6f1c2f0e-5d4b-4c3a-9b8a-7f6e5d4c3b2a"
+			r.LegacyHash = sha256Form("carol's secret")
+		}))
+		_, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
+			rec.LegacyUUID, rec.LegacyHash = carol.LegacyUUID, sha256Form("bob's secret")
+			return apitoken.Save
+		})
+		require.ErrorIs(t, err, apitoken.ErrConflict)
+
+		got, err := s.LookupLegacy(ctx, carol.LegacyUUID)
+		require.NoError(t, err)
+		assert.Equal(t, carol.ID, got.ID, "the legacy UUID still names the other owner's record")
+	})
+
 	t.Run("purge boundaries", func(t *testing.T) {
 		s := newStore(t)
 		at := start.Add(time.Hour)
