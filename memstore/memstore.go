@@ -293,12 +293,23 @@ func (s *Store) Update(ctx context.Context, rec *apitoken.Record) error {
 }
 
 // replace stores a copy of rec in place of the record with its ID, with
-// the next version and the stored last-used time.
+// the next version and the stored last-used time. A record that keeps its
+// digest is overwritten in its slot under the shard's lock, so that a
+// concurrent Lookup, which takes only that lock, never misses it.
 func (s *Store) replace(rec *apitoken.Record) {
-	old := s.remove(rec.ID)
+	old := s.recordByID(rec.ID)
 	next := *rec
 	next.Version = old.Version + 1
 	next.LastUsedAt = old.LastUsedAt
+	if old.Digest != rec.Digest {
+		s.remove(rec.ID)
+		s.put(&next)
+		return
+	}
+	s.releasePermissions(old.Permissions)
+	if old.LegacyUUID != "" {
+		delete(s.byLegacy, old.LegacyUUID)
+	}
 	s.put(&next)
 }
 
@@ -367,7 +378,9 @@ func (s *Store) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, err
 }
 
 // UpdateOwner implements apitoken.Store. It holds the write lock for the
-// whole cascade, so no verification sees it half-applied.
+// whole cascade, so no other change, Get, List or LookupLegacy sees it
+// half-applied. Lookup takes only a shard's lock, so a verification during
+// the cascade may see some of the owner's records changed and others not.
 func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.CascadeFunc) ([]apitoken.Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -385,11 +398,6 @@ func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.Cas
 
 	// Decide every change before applying any, so that a panic in fn
 	// leaves the store as it was.
-	type planned struct {
-		id   string
-		next *apitoken.Record
-		act  apitoken.Action
-	}
 	var plan []planned
 	for i := range owned {
 		next := owned[i].Clone()
@@ -401,10 +409,8 @@ func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.Cas
 			return nil, fmt.Errorf("%w: cascade returned unknown action %d", apitoken.ErrInvalidArgument, act)
 		}
 	}
-	for _, p := range plan {
-		if p.act == apitoken.Save && p.next.ID != p.id {
-			return nil, fmt.Errorf("%w: cascade changed the ID of token %s", apitoken.ErrInvalidArgument, p.id)
-		}
+	if err := s.checkPlanUnique(plan); err != nil {
+		return nil, err
 	}
 
 	changes := make([]apitoken.Change, 0, len(plan))
@@ -417,6 +423,45 @@ func (s *Store) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.Cas
 		changes = append(changes, apitoken.Change{Action: apitoken.Save, Record: copyOut(s.recordByID(p.id))})
 	}
 	return changes, nil
+}
+
+// planned is one change that a cascade decided.
+type planned struct {
+	id   string
+	next *apitoken.Record
+	act  apitoken.Action
+}
+
+// checkPlanUnique returns an error when a record that the plan saves has
+// a new ID, or a digest or legacy UUID that another record holds, now or
+// after the plan. It compares with the stored records before the plan, so
+// a value freed by a record that the same plan removes still conflicts.
+// The caller holds mu.
+func (s *Store) checkPlanUnique(plan []planned) error {
+	digests := map[apitoken.Digest]string{}
+	legacy := map[string]string{}
+	for _, p := range plan {
+		if p.act != apitoken.Save {
+			continue
+		}
+		if p.next.ID != p.id {
+			return fmt.Errorf("%w: cascade changed the ID of token %s", apitoken.ErrInvalidArgument, p.id)
+		}
+		if err := s.checkUnique(p.next, p.id); err != nil {
+			return err
+		}
+		if other, ok := digests[p.next.Digest]; ok {
+			return fmt.Errorf("%w: cascade gave tokens %s and %s one digest", apitoken.ErrConflict, other, p.id)
+		}
+		digests[p.next.Digest] = p.id
+		if u := p.next.LegacyUUID; u != "" {
+			if other, ok := legacy[u]; ok {
+				return fmt.Errorf("%w: cascade gave tokens %s and %s the legacy UUID %q", apitoken.ErrConflict, other, p.id, u)
+			}
+			legacy[u] = p.id
+		}
+	}
+	return nil
 }
 
 // Purge implements apitoken.Store.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,6 +392,70 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 			assert.False(t, rec.Disabled, "no record of a failed cascade is written")
 			assert.Equal(t, int64(1), rec.Version)
 		}
+	})
+
+	t.Run("lookup finds a record while it is updated", func(t *testing.T) {
+		s := newStore(t)
+		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		done := make(chan struct{})
+		var misses atomic.Int64
+		go func() {
+			defer close(done)
+			for range 200 {
+				if _, err := s.Lookup(ctx, rec.Digest); err != nil {
+					misses.Add(1)
+				}
+			}
+		}()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				assert.Zero(t, misses.Load(), "lookups failed while the record was renamed")
+				return
+			default:
+			}
+			got, err := s.Get(ctx, rec.ID)
+			require.NoError(t, err)
+			got.Name = fmt.Sprintf("name %d", i)
+			require.NoError(t, s.Update(ctx, &got))
+		}
+	})
+
+	t.Run("update owner to a taken digest conflicts", func(t *testing.T) {
+		s := newStore(t)
+		bob := mustCreate(t, s, newRecord("bob", "acme"))
+		carol := mustCreate(t, s, newRecord("carol", "acme"))
+		_, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
+			rec.Digest = carol.Digest
+			return apitoken.Save
+		})
+		require.ErrorIs(t, err, apitoken.ErrConflict)
+
+		got, err := s.Lookup(ctx, carol.Digest)
+		require.NoError(t, err)
+		assert.Equal(t, carol.ID, got.ID, "the other owner's record keeps its digest")
+		got, err = s.Lookup(ctx, bob.Digest)
+		require.NoError(t, err)
+		assert.Equal(t, bob.ID, got.ID)
+		assert.Equal(t, int64(1), got.Version, "no record of a failed cascade is written")
+	})
+
+	t.Run("update owner to a taken legacy UUID conflicts", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, newRecord("bob", "acme"))
+		carol := mustCreate(t, s, newRecord("carol", "acme", func(r *apitoken.Record) {
+			r.LegacyUUID = "6f1c2f0e-5d4b-4c3a-9b8a-7f6e5d4c3b2a"
+			r.LegacyHash = sha256Form("carol's secret")
+		}))
+		_, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
+			rec.LegacyUUID, rec.LegacyHash = carol.LegacyUUID, sha256Form("bob's secret")
+			return apitoken.Save
+		})
+		require.ErrorIs(t, err, apitoken.ErrConflict)
+
+		got, err := s.LookupLegacy(ctx, carol.LegacyUUID)
+		require.NoError(t, err)
+		assert.Equal(t, carol.ID, got.ID, "the legacy UUID still names the other owner's record")
 	})
 
 	t.Run("purge boundaries", func(t *testing.T) {
