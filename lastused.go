@@ -16,8 +16,16 @@ type lastUsedTracker struct {
 	interval  time.Duration
 	pending   sync.Map     // token ID -> *atomic.Int64 of Unix nanoseconds
 	nextFlush atomic.Int64 // Unix nanoseconds
-	flushing  atomic.Bool
+	// flushing is held by the flush in progress. A verification that finds
+	// it held goes on without flushing; FlushLastUsed waits for it, so
+	// that Close writes what a failed flush put back.
+	flushing sync.Mutex
 }
+
+// retired marks a pending entry that a flush has taken. A verification
+// that finds it adds a new entry instead of updating the taken one, whose
+// time is no longer read.
+const retired = -1
 
 // touchResolution is the step below which a pending time is not moved
 // forward, so that a token verified by many goroutines at once is not
@@ -37,19 +45,39 @@ func (t *lastUsedTracker) touch(id string, stored, now time.Time) bool {
 		return false
 	}
 	at := now.UnixNano()
-	if v, ok := t.pending.Load(id); ok {
-		p := v.(*atomic.Int64)
-		if old := p.Load(); at-old >= int64(touchResolution) {
-			p.CompareAndSwap(old, at)
+	t.record(id, at, int64(touchResolution))
+	return at >= t.nextFlush.Load()
+}
+
+// record moves the pending time of the token forward to at, unless it is
+// within resolution of at already. It never moves a time backwards.
+func (t *lastUsedTracker) record(id string, at, resolution int64) {
+	for {
+		v, ok := t.pending.Load(id)
+		if !ok {
+			p := new(atomic.Int64)
+			p.Store(at)
+			if v, ok = t.pending.LoadOrStore(id, p); !ok {
+				return
+			}
 		}
-	} else {
-		p := new(atomic.Int64)
-		p.Store(at)
-		if v, loaded := t.pending.LoadOrStore(id, p); loaded {
-			v.(*atomic.Int64).Store(max(at, v.(*atomic.Int64).Load()))
+		p := v.(*atomic.Int64)
+		old := p.Load()
+		switch {
+		case old == retired:
+			// A flush took this entry; replace it unless another
+			// verification did so first.
+			fresh := new(atomic.Int64)
+			fresh.Store(at)
+			if t.pending.CompareAndSwap(id, v, fresh) {
+				return
+			}
+		case at-old < resolution:
+			return
+		case p.CompareAndSwap(old, at):
+			return
 		}
 	}
-	return at >= t.nextFlush.Load()
 }
 
 // take removes and returns every pending time.
@@ -57,7 +85,10 @@ func (t *lastUsedTracker) take() map[string]time.Time {
 	all := map[string]time.Time{}
 	t.pending.Range(func(key, value any) bool {
 		if v, ok := t.pending.LoadAndDelete(key); ok {
-			all[key.(string)] = time.Unix(0, v.(*atomic.Int64).Load())
+			at := v.(*atomic.Int64).Swap(retired)
+			if at != retired {
+				all[key.(string)] = time.Unix(0, at)
+			}
 		}
 		return true
 	})
@@ -68,12 +99,7 @@ func (t *lastUsedTracker) take() map[string]time.Time {
 // arrived meanwhile.
 func (t *lastUsedTracker) restore(times map[string]time.Time) {
 	for id, at := range times {
-		p := new(atomic.Int64)
-		p.Store(at.UnixNano())
-		if v, loaded := t.pending.LoadOrStore(id, p); loaded {
-			q := v.(*atomic.Int64)
-			q.Store(max(q.Load(), at.UnixNano()))
-		}
+		t.record(id, at.UnixNano(), 1)
 	}
 }
 
@@ -86,10 +112,10 @@ const flushTimeout = 5 * time.Second
 // A failed write is logged and retried at the next interval, and never
 // fails the verification, which has already succeeded.
 func (m *Manager) flushDue(ctx context.Context) {
-	if !m.lastUsed.flushing.CompareAndSwap(false, true) {
+	if !m.lastUsed.flushing.TryLock() {
 		return
 	}
-	defer m.lastUsed.flushing.Store(false)
+	defer m.lastUsed.flushing.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
 	_ = m.flushLastUsed(ctx)
@@ -98,6 +124,8 @@ func (m *Manager) flushDue(ctx context.Context) {
 // FlushLastUsed writes the pending last-used times now. Close calls it; a
 // host may also call it on its own schedule.
 func (m *Manager) FlushLastUsed(ctx context.Context) error {
+	m.lastUsed.flushing.Lock()
+	defer m.lastUsed.flushing.Unlock()
 	return m.flushLastUsed(ctx)
 }
 
