@@ -28,6 +28,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/testdb"
 )
 
 // testZone is the local time zone of every test in this package: eight
@@ -42,15 +43,9 @@ func TestMain(m *testing.M) {
 	// each cut; the tests check the errors themselves.
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	code := m.Run()
-	closeAdminPools()
+	testdb.Close()
 	os.Exit(code)
 }
-
-// Environment variables that hold the DSNs of the test servers.
-const (
-	postgresEnv = "APITOKEN_POSTGRES_DSN"
-	mysqlEnv    = "APITOKEN_MYSQL_DSN"
-)
 
 // backend creates empty databases of one kind for tests.
 type backend struct {
@@ -87,7 +82,7 @@ var sqliteMemory = backend{
 	name:    "SQLiteMemory",
 	dialect: SQLite,
 	fresh: func(t testing.TB) string {
-		return "file:/apitoken-" + randomName() + "?vfs=memdb"
+		return "file:/apitoken-" + testdb.RandomName() + "?vfs=memdb"
 	},
 }
 
@@ -95,15 +90,7 @@ var postgresBackend = backend{
 	name:    "PostgreSQL",
 	dialect: PostgreSQL,
 	fresh: func(t testing.TB) string {
-		dsn := serverDSN(t, postgresEnv)
-		schema := "apitoken_test_" + randomName()
-		createUntilCleanup(t, adminPool(t, PostgreSQL, dsn), "SCHEMA "+schema, "SCHEMA "+schema+" CASCADE")
-		u, err := url.Parse(dsn)
-		require.NoError(t, err, "parse %s", postgresEnv)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
+		return testdb.FreshPostgres(t, "apitoken_test_")
 	},
 	via: func(dsn, addr string) string {
 		u, err := url.Parse(dsn)
@@ -114,7 +101,7 @@ var postgresBackend = backend{
 		return u.String()
 	},
 	server: func() string {
-		u, err := url.Parse(os.Getenv(postgresEnv))
+		u, err := url.Parse(os.Getenv(testdb.PostgresEnv))
 		if err != nil {
 			return ""
 		}
@@ -129,91 +116,18 @@ var mariaDBBackend = backend{
 	name:    "MariaDB",
 	dialect: MySQL,
 	fresh: func(t testing.TB) string {
-		dsn := serverDSN(t, mysqlEnv)
-		name := "apitoken_test_" + randomName()
-		createUntilCleanup(t, adminPool(t, MySQL, dsn), "DATABASE "+name, "DATABASE "+name)
-		slash := strings.LastIndex(strings.SplitN(dsn, "?", 2)[0], "/")
-		require.GreaterOrEqual(t, slash, 0, "%s has no /DATABASE", mysqlEnv)
-		rest := dsn[slash+1:]
-		params := ""
-		if i := strings.Index(rest, "?"); i >= 0 {
-			params = rest[i:]
-		}
-		return "mysql://" + dsn[:slash+1] + name + params
+		return testdb.FreshMySQL(t, "apitoken_test_")
 	},
 	via: func(dsn, addr string) string {
 		return mysqlAddress.ReplaceAllString(dsn, "@tcp("+addr+")")
 	},
 	server: func() string {
-		m := mysqlAddress.FindStringSubmatch(os.Getenv(mysqlEnv))
+		m := mysqlAddress.FindStringSubmatch(os.Getenv(testdb.MySQLEnv))
 		if m == nil {
 			return ""
 		}
 		return m[1]
 	},
-}
-
-// createUntilCleanup runs CREATE create, and DROP drop when the test ends.
-func createUntilCleanup(t testing.TB, admin *sql.DB, create, drop string) {
-	t.Helper()
-	_, err := admin.Exec("CREATE " + create)
-	require.NoError(t, err, "CREATE %s", create)
-	t.Cleanup(func() {
-		_, err := admin.Exec("DROP " + drop)
-		require.NoError(t, err, "DROP %s", drop)
-	})
-}
-
-// serverDSN returns the DSN in the environment variable, or skips the
-// test without it. With CI set, a missing variable fails the test.
-func serverDSN(t testing.TB, env string) string {
-	t.Helper()
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI must test every database", env)
-		}
-		t.Skipf("%s is not set: set it to a DSN of a test server to run this test", env)
-	}
-	return dsn
-}
-
-var (
-	adminMu    sync.Mutex
-	adminPools = map[string]*sql.DB{}
-)
-
-// adminPool returns a pool on the server's default database, shared by the
-// whole test run, for creating and dropping test databases.
-func adminPool(t testing.TB, d Dialect, dsn string) *sql.DB {
-	t.Helper()
-	adminMu.Lock()
-	defer adminMu.Unlock()
-	if db := adminPools[dsn]; db != nil {
-		return db
-	}
-	name := "pgx"
-	if d == MySQL {
-		name = "mysql"
-	}
-	db, err := sql.Open(name, dsn)
-	require.NoError(t, err, "open admin pool")
-	adminPools[dsn] = db
-	return db
-}
-
-func closeAdminPools() {
-	adminMu.Lock()
-	defer adminMu.Unlock()
-	for _, db := range adminPools {
-		_ = db.Close()
-	}
-}
-
-func randomName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // openPool opens dsn and closes the pool when the test ends.

@@ -3,17 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +17,7 @@ import (
 	"github.com/benbjohnson/clock"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/testdb"
 	"github.com/apitoken/apitoken/memstore"
 )
 
@@ -32,23 +28,18 @@ type backend struct {
 	open func(t *testing.T) apitoken.Store
 }
 
-// Environment variables with the DSNs of database servers for the tests:
-// a postgres:// URL, and a go-sql-driver/mysql DSN such as
-// root@tcp(127.0.0.1:3306)/test. The tests create and drop a schema or
-// database of their own on each server.
-const (
-	postgresEnv = "APITOKEN_POSTGRES_DSN"
-	mysqlEnv    = "APITOKEN_MYSQL_DSN"
-)
-
 // backends returns every store the contract tests run on. The database
 // servers are skipped when their variable is not set, unless CI is set.
 func backends() []backend {
 	return []backend{
 		{"memstore", func(*testing.T) apitoken.Store { return memstore.New() }},
 		{"SQLite", func(t *testing.T) apitoken.Store { return openTestStore(t, "") }},
-		{"PostgreSQL", func(t *testing.T) apitoken.Store { return openTestStore(t, freshPostgres(t)) }},
-		{"MariaDB", func(t *testing.T) apitoken.Store { return openTestStore(t, freshMySQL(t)) }},
+		{"PostgreSQL", func(t *testing.T) apitoken.Store {
+			return openTestStore(t, testdb.FreshPostgres(t, "apitoken_example_"))
+		}},
+		{"MariaDB", func(t *testing.T) apitoken.Store {
+			return openTestStore(t, testdb.FreshMySQL(t, "apitoken_example_"))
+		}},
 	}
 }
 
@@ -66,83 +57,6 @@ func openTestStore(t *testing.T, dsn string) apitoken.Store {
 		}
 	})
 	return store
-}
-
-// serverDSN returns the DSN in the environment variable, or skips the
-// test without it. With CI set, a missing variable fails the test.
-func serverDSN(t *testing.T, env string) string {
-	t.Helper()
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI must test every database", env)
-		}
-		t.Skipf("%s is not set: set it to the DSN of a test server to run this test", env)
-	}
-	return dsn
-}
-
-// freshPostgres creates a schema that is dropped when the test ends, and
-// returns a DSN whose tables go there.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	dsn := serverDSN(t, postgresEnv)
-	schema := "apitoken_example_" + randomName(t)
-	adminExec(t, "pgx", dsn, "CREATE SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE")
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", postgresEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// freshMySQL creates a database that is dropped when the test ends, and
-// returns a mysql:// DSN for it.
-func freshMySQL(t *testing.T) string {
-	t.Helper()
-	dsn := strings.TrimPrefix(serverDSN(t, mysqlEnv), "mysql://")
-	name := "apitoken_example_" + randomName(t)
-	adminExec(t, "mysql", dsn, "CREATE DATABASE "+name, "DROP DATABASE "+name)
-	server, rest, ok := strings.Cut(dsn, "/")
-	if !ok {
-		t.Fatalf("%s has no /DATABASE part: use a DSN such as root@tcp(127.0.0.1:3306)/test", mysqlEnv)
-	}
-	params := ""
-	if _, p, ok := strings.Cut(rest, "?"); ok {
-		params = "?" + p
-	}
-	return "mysql://" + server + "/" + name + params
-}
-
-// adminExec runs create on the server of dsn, and drop when the test ends.
-func adminExec(t *testing.T, driver, dsn, create, drop string) {
-	t.Helper()
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatalf("open %s admin pool: %v", driver, err)
-	}
-	if _, err := db.ExecContext(t.Context(), create); err != nil {
-		_ = db.Close()
-		t.Fatalf("%s: %v", create, err)
-	}
-	t.Cleanup(func() {
-		defer db.Close()
-		if _, err := db.ExecContext(context.Background(), drop); err != nil {
-			t.Errorf("%s: %v", drop, err)
-		}
-	})
-}
-
-func randomName(t *testing.T) string {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.

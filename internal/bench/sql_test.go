@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -21,14 +19,15 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/internal/testdb"
 	"github.com/apitoken/apitoken/sqlstore"
 )
 
-// Environment variables that name the database servers, as in the sqlstore
+// Environment variables that name the database servers, as in the other
 // tests: a pgx URL and a go-sql-driver/mysql DSN without "mysql://".
 const (
-	postgresEnv = "APITOKEN_POSTGRES_DSN"
-	mysqlEnv    = "APITOKEN_MYSQL_DSN"
+	postgresEnv = testdb.PostgresEnv
+	mysqlEnv    = testdb.MySQLEnv
 )
 
 // sqlBackend creates an empty database of one kind for the benchmarks.
@@ -47,9 +46,7 @@ var sqlBackends = []sqlBackend{
 }
 
 func randomName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "apitoken_bench_" + hex.EncodeToString(b[:])
+	return "apitoken_bench_" + testdb.RandomName()
 }
 
 // createSQLite returns a database file in a new temporary directory.
