@@ -17,7 +17,7 @@ type lastUsedTracker struct {
 	pending   sync.Map     // token ID -> *atomic.Int64 of Unix nanoseconds
 	nextFlush atomic.Int64 // Unix nanoseconds
 	// flushing is held by the flush in progress. A verification that finds
-	// it held goes on without flushing; FlushLastUsed waits for it, so
+	// it held goes on without flushing. FlushLastUsed waits for it, so
 	// that Close writes what a failed flush put back.
 	flushing sync.Mutex
 }

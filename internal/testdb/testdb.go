@@ -7,7 +7,7 @@
 // root@tcp(127.0.0.1:3306)/test. Each Fresh call creates a schema or
 // database with a random name and drops it when the test ends, so that
 // parallel packages and reruns never collide. Without its variable a test
-// skips, naming the variable; with the CI environment variable set, it
+// skips and names the variable. With the CI environment variable set, it
 // fails instead, so that CI never passes without testing every database.
 package testdb
 
