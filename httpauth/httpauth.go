@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/apitoken/apitoken"
 )
@@ -61,7 +62,9 @@ type Options struct {
 	AllowQueryToken bool
 	// Logger receives one record per rejected request: Debug for a request
 	// without credentials, Info for rejected credentials and missing
-	// permissions, Error when the store or the Policy fails. Nil means
+	// permissions, Error when the store or the Policy fails. At most 20
+	// such records are written per second; the others are counted, and
+	// the count is written in one Warn record a second later. Nil means
 	// slog.Default().
 	Logger *slog.Logger
 	// Realm is the realm of the WWW-Authenticate challenge. It may contain
@@ -80,6 +83,7 @@ type config struct {
 	allowQuery               bool
 	realm                    string
 	log                      *slog.Logger
+	limiter                  *logLimiter
 }
 
 func newConfig(opts Options) (*config, error) {
@@ -101,6 +105,7 @@ func newConfig(opts Options) (*config, error) {
 	if c.log == nil {
 		c.log = slog.Default()
 	}
+	c.limiter = &logLimiter{now: time.Now}
 	seen := map[string]string{"Authorization": "the Authorization header"}
 	for _, h := range []struct{ field, name string }{
 		{"TokenHeader", c.tokenHeader},
@@ -190,7 +195,7 @@ func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if aerr.code == "" {
 			level = slog.LevelDebug
 		}
-		c.log.Log(r.Context(), level, "httpauth: rejected request", requestAttrs(r, "reason", aerr.reason)...)
+		c.limiter.log(r.Context(), c.log, level, "httpauth: rejected request", requestAttrs(r, "reason", aerr.reason)...)
 		c.unauthorized(w, aerr)
 		return
 	}
@@ -225,12 +230,12 @@ func (a *authenticator) fail(w http.ResponseWriter, r *http.Request, method apit
 		attrs = append(attrs, "token_id", id)
 	}
 	if !apitoken.IsCredentialError(err) {
-		c.log.ErrorContext(r.Context(), "httpauth: credential check failed", attrs...)
+		c.limiter.log(r.Context(), c.log, slog.LevelError, "httpauth: credential check failed", attrs...)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "credentials cannot be checked right now: retry later")
 		return
 	}
 	reason, message := describeRejection(err)
-	c.log.InfoContext(r.Context(), "httpauth: rejected credentials", append(attrs, "reason", reason)...)
+	c.limiter.log(r.Context(), c.log, slog.LevelInfo, "httpauth: rejected credentials", append(attrs, "reason", reason)...)
 	c.unauthorized(w, &authError{code: codeInvalidToken, reason: reason, message: message})
 }
 

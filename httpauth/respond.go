@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -60,7 +61,7 @@ func Require(perms ...string) func(http.Handler) http.Handler {
 				if info.principal.Has(p) {
 					continue
 				}
-				info.config.log.InfoContext(r.Context(), "httpauth: missing permission",
+				info.config.limiter.log(r.Context(), info.config.log, slog.LevelInfo, "httpauth: missing permission",
 					requestAttrs(r, "token_id", info.principal.TokenID, "owner_id", info.principal.OwnerID, "permission", p)...)
 				w.Header().Set("WWW-Authenticate", info.config.challenge(codeInsufficientScope, scope))
 				writeError(w, http.StatusForbidden, codeInsufficientScope, fmt.Sprintf("the token does not hold the permission %q", p))
