@@ -17,10 +17,11 @@ func canUseValue(actor *User, t *Token) bool {
 	return t.OwnerID == actor.ID || (t.Shared && actor.administers(t.TenantID))
 }
 
-// actor returns the user performing a management operation, after checking
-// that they may use the token features at all.
-func (m *Manager) actor(ctx context.Context, actorID string) (User, error) {
-	u, err := m.policy.User(ctx, actorID)
+// activeUser returns the user with the ID after checking that they may
+// have tokens: enabled and not signing in by SSO. It returns the Policy's
+// ErrUnknownUser error as it is.
+func (m *Manager) activeUser(ctx context.Context, id string) (User, error) {
+	u, err := m.policy.User(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
 			return User{}, err
@@ -28,12 +29,18 @@ func (m *Manager) actor(ctx context.Context, actorID string) (User, error) {
 		return User{}, m.storeFailure(ctx, "policy", err)
 	}
 	if u.Disabled {
-		return User{}, fmt.Errorf("%w: user %q is disabled and cannot manage tokens", ErrOwnerDisabled, u.ID)
+		return User{}, fmt.Errorf("%w: user %q is disabled", ErrOwnerDisabled, u.ID)
 	}
 	if u.SSO {
-		return User{}, fmt.Errorf("%w: user %q signs in by SSO, and SSO users cannot have or manage API tokens", ErrSSO, u.ID)
+		return User{}, fmt.Errorf("%w: user %q signs in by SSO, and SSO users cannot have API tokens", ErrSSO, u.ID)
 	}
 	return u, nil
+}
+
+// actor returns the user performing a management operation, after checking
+// that they may use the token features at all.
+func (m *Manager) actor(ctx context.Context, actorID string) (User, error) {
+	return m.activeUser(ctx, actorID)
 }
 
 // visible loads the token with the given ID for the actor, and returns
@@ -49,21 +56,19 @@ func (m *Manager) visible(ctx context.Context, actor *User, id string) (Record, 
 	return rec, nil
 }
 
-// checkOwnerActive returns an error when the owner of the token may not
-// have usable tokens: disabled, unknown or signing in by SSO.
+// checkOwnerActive returns the owner of the token, or an error when the
+// owner may not have usable tokens: disabled, signing in by SSO, or no
+// longer known to the Policy, which counts as disabled. It runs on every
+// verification, so it builds error text only on failure.
 func (m *Manager) checkOwnerActive(ctx context.Context, t *Token) (User, error) {
-	owner, err := m.policy.User(ctx, t.OwnerID)
-	if errors.Is(err, ErrUnknownUser) {
+	owner, err := m.activeUser(ctx, t.OwnerID)
+	switch {
+	case err == nil:
+		return owner, nil
+	case errors.Is(err, ErrUnknownUser):
 		return User{}, fmt.Errorf("%w: owner %q of token %s is not a known user", ErrOwnerDisabled, t.OwnerID, t.ID)
+	case errors.Is(err, ErrOwnerDisabled), errors.Is(err, ErrSSO):
+		return User{}, fmt.Errorf("owner of token %s: %w", t.ID, err)
 	}
-	if err != nil {
-		return User{}, m.storeFailure(ctx, "policy", err)
-	}
-	if owner.Disabled {
-		return User{}, fmt.Errorf("%w: owner %q of token %s is disabled", ErrOwnerDisabled, owner.ID, t.ID)
-	}
-	if owner.SSO {
-		return User{}, fmt.Errorf("%w: owner %q of token %s signs in by SSO", ErrSSO, owner.ID, t.ID)
-	}
-	return owner, nil
+	return User{}, err
 }

@@ -162,20 +162,11 @@ func checkLegacyImport(imp *LegacyImport) (uuid, hash string, err error) {
 // legacyOwner returns the user to import credentials for, who must be
 // known, enabled and not signing in by SSO.
 func (m *Manager) legacyOwner(ctx context.Context, ownerID string) (User, error) {
-	owner, err := m.policy.User(ctx, ownerID)
-	if err != nil {
-		if errors.Is(err, ErrUnknownUser) {
-			return User{}, fmt.Errorf("import legacy credentials: %w: add the user to the directory first", err)
-		}
-		return User{}, m.storeFailure(ctx, "import legacy credentials: policy", err)
+	owner, err := m.activeUser(ctx, ownerID)
+	if errors.Is(err, ErrUnknownUser) {
+		return User{}, fmt.Errorf("import legacy credentials: %w: add the user to the directory first", err)
 	}
-	if owner.Disabled {
-		return User{}, fmt.Errorf("%w: user %q is disabled: enable the user before importing their legacy credentials", ErrOwnerDisabled, owner.ID)
-	}
-	if owner.SSO {
-		return User{}, fmt.Errorf("%w: user %q signs in by SSO, and SSO users cannot have backward-compatible tokens", ErrSSO, owner.ID)
-	}
-	return owner, nil
+	return owner, err
 }
 
 // findLegacyToken returns the owner's token that holds the UUID and true.

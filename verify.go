@@ -87,19 +87,11 @@ func (m *Manager) authenticate(ctx context.Context, rec *Record, method Method) 
 		return Principal{}, fmt.Errorf("%w: token %s expired at %s", ErrExpired, rec.ID, rec.ExpiresAt.Format(timeFormat))
 	}
 
-	owner, err := m.policy.User(ctx, rec.OwnerID)
+	owner, err := m.checkOwnerActive(ctx, &rec.Token)
 	if err != nil {
-		if errors.Is(err, ErrUnknownUser) {
-			return Principal{}, fmt.Errorf("%w: owner %q of token %s is not a known user", ErrOwnerDisabled, rec.OwnerID, rec.ID)
-		}
-		return Principal{}, m.storeFailure(ctx, "verify: policy", err)
+		return Principal{}, err
 	}
-	switch {
-	case owner.Disabled:
-		return Principal{}, fmt.Errorf("%w: owner %q of token %s is disabled", ErrOwnerDisabled, owner.ID, rec.ID)
-	case owner.SSO:
-		return Principal{}, fmt.Errorf("%w: owner %q of token %s signs in by SSO", ErrSSO, owner.ID, rec.ID)
-	case owner.TenantID != rec.TenantID:
+	if owner.TenantID != rec.TenantID {
 		return Principal{}, fmt.Errorf("%w: owner %q of token %s moved to another tenant", ErrOwnerDisabled, owner.ID, rec.ID)
 	}
 
