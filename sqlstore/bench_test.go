@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 var benchTokens = flag.Int("sqlstore.tokens", 1000,
@@ -61,7 +62,7 @@ func BenchmarkCreate(b *testing.B) {
 	forEachBenchBackend(b, func(b *testing.B, s *Store, _ []apitoken.Digest) {
 		ctx := context.Background()
 		for b.Loop() {
-			if err := s.Create(ctx, newRecord()); err != nil {
+			if err := s.Create(ctx, storetest.NewRecord("bob", "acme")); err != nil {
 				b.Fatal(err)
 			}
 		}

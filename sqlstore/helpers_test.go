@@ -2,10 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 
 	"io"
 	"log"
@@ -29,6 +26,7 @@ import (
 
 	"github.com/apitoken/apitoken"
 	"github.com/apitoken/apitoken/internal/testdb"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // testZone is the local time zone of every test in this package: eight
@@ -161,7 +159,7 @@ func (b backend) newEmptyStore(t testing.TB) *Store {
 func (b backend) newStoreWithRecord(t testing.TB) (*Store, *apitoken.Record) {
 	t.Helper()
 	s := b.newEmptyStore(t)
-	rec := newRecord()
+	rec := storetest.NewRecord("bob", "acme")
 	require.NoError(t, s.Create(context.Background(), rec))
 	return s, rec
 }
@@ -190,29 +188,6 @@ func newManager(t testing.TB, s apitoken.Store) (*apitoken.Manager, *clock.Mock)
 	return m, mock
 }
 
-// newRecord returns an active record of bob in acme with a random ID and
-// digest.
-func newRecord(mutate ...func(*apitoken.Record)) *apitoken.Record {
-	var raw [13]byte
-	_, _ = rand.Read(raw[:])
-	rec := &apitoken.Record{
-		Token: apitoken.Token{
-			ID:          "tok_" + hex.EncodeToString(raw[:]),
-			Name:        "record",
-			OwnerID:     "bob",
-			TenantID:    "acme",
-			Permissions: []string{"attacks:read"},
-			CreatedAt:   start,
-			UpdatedAt:   start,
-		},
-		Digest: sha256.Sum256(raw[:]),
-	}
-	for _, m := range mutate {
-		m(rec)
-	}
-	return rec
-}
-
 // seed inserts n active records of owner "seed" with multi-row INSERTs in
 // one transaction and returns their digests.
 func seed(t testing.TB, s *Store, n int) []apitoken.Digest {
@@ -231,7 +206,7 @@ func seed(t testing.TB, s *Store, n int) []apitoken.Digest {
 					b.WriteString(", ")
 				}
 				b.WriteString("(" + placeholders(20) + ")")
-				rec := newRecord(func(r *apitoken.Record) { r.OwnerID = "seed" })
+				rec := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.OwnerID = "seed" })
 				digests = append(digests, rec.Digest)
 				args = append(args, s.insertArgs(rec)...)
 			}

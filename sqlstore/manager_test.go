@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 func TestRenewConcurrently(t *testing.T) {
@@ -176,7 +177,7 @@ func TestTimesIgnoreLocalZone(t *testing.T) {
 		ctx := context.Background()
 		dsn := b.fresh(t)
 		s := newStore(t, dsn)
-		rec := newRecord(func(r *apitoken.Record) { r.ExpiresAt = expiry.In(time.Local) })
+		rec := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = expiry.In(time.Local) })
 		require.NoError(t, s.Create(ctx, rec))
 
 		got, err := s.Get(ctx, rec.ID)
@@ -251,7 +252,7 @@ func TestLookupIsOneRoundTrip(t *testing.T) {
 			p := startProxy(t, b.server())
 			s := newStore(t, b.via(dsn, p.addr()))
 			s.db.SetMaxOpenConns(1)
-			rec := newRecord()
+			rec := storetest.NewRecord("bob", "acme")
 			require.NoError(t, s.Create(ctx, rec))
 			// The first lookup prepares the statement on the connection.
 			_, err := s.Lookup(ctx, rec.Digest)
@@ -276,7 +277,7 @@ func TestConcurrentCascadesAndWrites(t *testing.T) {
 		s := b.newEmptyStore(t)
 		var ids []string
 		for i := range 20 {
-			rec := newRecord(func(r *apitoken.Record) {
+			rec := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) {
 				if i%2 == 0 {
 					r.ExpiresAt = start
 				}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // schemaQuery lists the columns and indexes of the current schema or
@@ -72,7 +74,7 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 		current, _, err = s.SchemaVersion(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 1, current, "version after Migrate")
-		require.NoError(t, s.Create(ctx, newRecord()))
+		require.NoError(t, s.Create(ctx, storetest.NewRecord("bob", "acme")))
 		schema := schemaOf(t, s)
 		assert.NotEmpty(t, schema)
 
@@ -110,7 +112,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		assert.Equal(t, schemaOf(t, stores[0]), schemaOf(t, stores[1]), "both pools see one schema")
 		reference := b.newEmptyStore(t)
 		assert.Equal(t, schemaOf(t, reference), schemaOf(t, stores[0]), "the schema equals that of a single Migrate")
-		require.NoError(t, stores[1].Create(ctx, newRecord()))
+		require.NoError(t, stores[1].Create(ctx, storetest.NewRecord("bob", "acme")))
 	})
 }
 

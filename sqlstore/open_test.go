@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 func TestParseDSN(t *testing.T) {
@@ -64,7 +65,7 @@ func TestOpenPlainMemoryUsesOneConnection(t *testing.T) {
 	s, err := New(db, dialect)
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(ctx))
-	rec := newRecord()
+	rec := storetest.NewRecord("bob", "acme")
 	require.NoError(t, s.Create(ctx, rec))
 	_, err = s.Lookup(ctx, rec.Digest)
 	require.NoError(t, err, "every call sees the one in-memory database")

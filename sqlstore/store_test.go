@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apitoken/apitoken"
+	"github.com/apitoken/apitoken/storetest"
 )
 
 // forEachBackend runs test once per backend, as a subtest named after it.
@@ -25,7 +26,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		s := b.newEmptyStore(t)
-		rec := newRecord(func(r *apitoken.Record) {
+		rec := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.Name = "déploiement 🚀"
 			r.Shared = true
 			r.Permissions = []string{"attacks:read", "rules:read"}
@@ -72,8 +73,8 @@ func TestStorePermissionsNilAndEmpty(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		s := b.newEmptyStore(t)
-		none := newRecord(func(r *apitoken.Record) { r.Permissions = nil; r.BackwardCompatible = true })
-		empty := newRecord(func(r *apitoken.Record) { r.Permissions = []string{} })
+		none := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.Permissions = nil; r.BackwardCompatible = true })
+		empty := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.Permissions = []string{} })
 		require.NoError(t, s.Create(ctx, none))
 		require.NoError(t, s.Create(ctx, empty))
 
@@ -92,7 +93,7 @@ func TestStoreTruncatesToMicroseconds(t *testing.T) {
 		ctx := context.Background()
 		s := b.newEmptyStore(t)
 		at := start.Add(time.Hour + 1234567*time.Nanosecond)
-		rec := newRecord(func(r *apitoken.Record) { r.ExpiresAt = at })
+		rec := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = at })
 		require.NoError(t, s.Create(ctx, rec))
 		got, err := s.Get(ctx, rec.ID)
 		require.NoError(t, err)
@@ -114,7 +115,7 @@ func TestStoreRejectsInvalidRecords(t *testing.T) {
 			"expiry in year 10000": func(r *apitoken.Record) { r.ExpiresAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
 		}
 		for name, mutate := range cases {
-			rec := newRecord(mutate)
+			rec := storetest.NewRecord("bob", "acme", mutate)
 			assert.ErrorIs(t, s.Create(ctx, rec), apitoken.ErrInvalidArgument, name)
 		}
 		page, err := s.List(ctx, apitoken.Filter{AllTenants: true})
@@ -136,7 +137,7 @@ func TestStoreListSortsByByte(t *testing.T) {
 		// punctuation and trailing spaces all count here.
 		ids := []string{"tok_B", "tok_a", "tok_a ", "tok_b", "tok_é", "tok_-1", "tok_A"}
 		for _, id := range ids {
-			require.NoError(t, s.Create(ctx, newRecord(func(r *apitoken.Record) { r.ID = id })))
+			require.NoError(t, s.Create(ctx, storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.ID = id })))
 		}
 		page, err := s.List(ctx, apitoken.Filter{OwnerID: "bob"})
 		require.NoError(t, err)
@@ -157,8 +158,8 @@ func TestStoreCascadeConflictWritesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		s := b.newEmptyStore(t)
-		first := newRecord()
-		second := newRecord()
+		first := storetest.NewRecord("bob", "acme")
+		second := storetest.NewRecord("bob", "acme")
 		require.NoError(t, s.Create(ctx, first))
 		require.NoError(t, s.Create(ctx, second))
 
@@ -220,14 +221,14 @@ func TestStorePurgeReturnsRecords(t *testing.T) {
 		s := b.newEmptyStore(t)
 		var want []apitoken.Record
 		for i := range 5 {
-			rec := newRecord(func(r *apitoken.Record) {
+			rec := storetest.NewRecord("bob", "acme", func(r *apitoken.Record) {
 				r.ExpiresAt = start.Add(time.Duration(i) * time.Minute)
 				r.Sealed = []byte{byte(i)}
 			})
 			require.NoError(t, s.Create(ctx, rec))
 			want = append(want, *rec)
 		}
-		require.NoError(t, s.Create(ctx, newRecord()))
+		require.NoError(t, s.Create(ctx, storetest.NewRecord("bob", "acme")))
 
 		purged, err := s.Purge(ctx, start.Add(time.Hour), 3)
 		require.NoError(t, err)
@@ -252,7 +253,7 @@ func TestStorePurgeWithoutReturning(t *testing.T) {
 	s := mariaDBBackend.newEmptyStore(t)
 	s.mariaDB.Store(2) // take the MySQL 8 path
 	for range 4 {
-		require.NoError(t, s.Create(ctx, newRecord(func(r *apitoken.Record) { r.ExpiresAt = start })))
+		require.NoError(t, s.Create(ctx, storetest.NewRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = start })))
 	}
 	purged, err := s.Purge(ctx, start, 3)
 	require.NoError(t, err)

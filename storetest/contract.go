@@ -19,9 +19,11 @@ import (
 	"github.com/apitoken/apitoken"
 )
 
-// newRecord returns a record with a random ID and digest, owned by owner
-// in tenant, active, with attacks:read.
-func newRecord(owner, tenant string, mutate ...func(*apitoken.Record)) *apitoken.Record {
+// NewRecord returns a record for store tests: a random ID and digest,
+// owned by owner in tenant, active, with the permission attacks:read and
+// the suite's start time as creation time. Each mutate function then
+// changes it.
+func NewRecord(owner, tenant string, mutate ...func(*apitoken.Record)) *apitoken.Record {
 	var raw [13]byte
 	_, _ = rand.Read(raw[:])
 	rec := &apitoken.Record{
@@ -61,7 +63,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("create and get round trip", func(t *testing.T) {
 		s := newStore(t)
-		rec := newRecord("bob", "acme", func(r *apitoken.Record) {
+		rec := NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.Shared = true
 			r.Permissions = []string{"attacks:read", "rules:read"}
 			r.ExpiresAt = start.Add(90 * 24 * time.Hour).Add(123456 * time.Microsecond)
@@ -88,7 +90,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("backward-compatible record round trip", func(t *testing.T) {
 		s := newStore(t)
-		rec := newRecord("bob", "acme", func(r *apitoken.Record) {
+		rec := NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.BackwardCompatible = true
 			r.Permissions = nil
 			r.LegacyUUID = "6f1c1d2e-8a4b-4c3d-9e5f-0a1b2c3d4e5f"
@@ -108,7 +110,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("empty permissions stay empty", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) {
+		rec := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.Permissions = []string{}
 			r.Disabled, r.DisabledAt, r.DisabledReason = true, start, apitoken.ReasonNoPermissions
 		}))
@@ -124,20 +126,20 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 		_, err = s.Lookup(ctx, apitoken.Digest{1, 2, 3})
 		assert.ErrorIs(t, err, apitoken.ErrNotFound)
 		assert.ErrorIs(t, s.Delete(ctx, "tok_missing"), apitoken.ErrNotFound)
-		missing := newRecord("bob", "acme")
+		missing := NewRecord("bob", "acme")
 		missing.Version = 1
 		assert.ErrorIs(t, s.Update(ctx, missing), apitoken.ErrNotFound)
 	})
 
 	t.Run("duplicates conflict and store nothing", func(t *testing.T) {
 		s := newStore(t)
-		first := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) {
+		first := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.LegacyUUID = "11111111-1111-4111-8111-111111111111"
 			r.LegacyHash = "x"
 		}))
-		sameID := newRecord("carol", "acme", func(r *apitoken.Record) { r.ID = first.ID })
-		sameDigest := newRecord("carol", "acme", func(r *apitoken.Record) { r.Digest = first.Digest })
-		sameUUID := newRecord("carol", "acme", func(r *apitoken.Record) { r.LegacyUUID = first.LegacyUUID; r.LegacyHash = "y" })
+		sameID := NewRecord("carol", "acme", func(r *apitoken.Record) { r.ID = first.ID })
+		sameDigest := NewRecord("carol", "acme", func(r *apitoken.Record) { r.Digest = first.Digest })
+		sameUUID := NewRecord("carol", "acme", func(r *apitoken.Record) { r.LegacyUUID = first.LegacyUUID; r.LegacyHash = "y" })
 		for name, rec := range map[string]*apitoken.Record{"ID": sameID, "digest": sameDigest, "legacy UUID": sameUUID} {
 			assert.ErrorIs(t, s.Create(ctx, rec), apitoken.ErrConflict, "duplicate %s", name)
 		}
@@ -149,7 +151,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("records are copied in and out", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) { r.Sealed = []byte{1, 2, 3} }))
+		rec := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) { r.Sealed = []byte{1, 2, 3} }))
 		rec.Permissions[0] = "changed:in"
 		rec.Sealed[0] = 9
 		rec.Name = "changed"
@@ -170,7 +172,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update is a compare and swap", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		stale := *rec.Clone()
 
 		rec.Name = "renamed"
@@ -187,7 +189,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update moves the digest", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		old := rec.Digest
 		rec.Digest = sha256.Sum256([]byte("new value"))
 		require.NoError(t, s.Update(ctx, rec))
@@ -200,8 +202,8 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update to a taken digest conflicts", func(t *testing.T) {
 		s := newStore(t)
-		a := mustCreate(t, s, newRecord("bob", "acme"))
-		b := mustCreate(t, s, newRecord("bob", "acme"))
+		a := mustCreate(t, s, NewRecord("bob", "acme"))
+		b := mustCreate(t, s, NewRecord("bob", "acme"))
 		bDigest := b.Digest
 		b.Digest = a.Digest
 		assert.ErrorIs(t, s.Update(ctx, b), apitoken.ErrConflict)
@@ -212,7 +214,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update keeps last-used time", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		used := start.Add(time.Hour)
 		require.NoError(t, s.SetLastUsed(ctx, map[string]time.Time{rec.ID: used}))
 		rec.Name = "renamed"
@@ -225,7 +227,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("concurrent updates of one version", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		const workers = 20
 		var wg sync.WaitGroup
 		errs := make([]error, workers)
@@ -252,7 +254,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("delete", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		require.NoError(t, s.Delete(ctx, rec.ID))
 		_, err := s.Get(ctx, rec.ID)
 		assert.ErrorIs(t, err, apitoken.ErrNotFound)
@@ -262,10 +264,10 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("list filters", func(t *testing.T) {
 		s := newStore(t)
-		bob := mustCreate(t, s, newRecord("bob", "acme"))
-		alice := mustCreate(t, s, newRecord("alice", "acme"))
-		gina := mustCreate(t, s, newRecord("gina", "globex"))
-		ivy := mustCreate(t, s, newRecord("ivy", "initech"))
+		bob := mustCreate(t, s, NewRecord("bob", "acme"))
+		alice := mustCreate(t, s, NewRecord("alice", "acme"))
+		gina := mustCreate(t, s, NewRecord("gina", "globex"))
+		ivy := mustCreate(t, s, NewRecord("ivy", "initech"))
 
 		cases := []struct {
 			name   string
@@ -294,9 +296,9 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 		s := newStore(t)
 		var want []string
 		for range 25 {
-			want = append(want, mustCreate(t, s, newRecord("bob", "acme")).ID)
+			want = append(want, mustCreate(t, s, NewRecord("bob", "acme")).ID)
 		}
-		mustCreate(t, s, newRecord("carol", "acme"))
+		mustCreate(t, s, NewRecord("carol", "acme"))
 		slices.Sort(want)
 
 		var got []string
@@ -333,10 +335,10 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update owner applies one transaction", func(t *testing.T) {
 		s := newStore(t)
-		keep := mustCreate(t, s, newRecord("bob", "acme"))
-		save := mustCreate(t, s, newRecord("bob", "acme"))
-		remove := mustCreate(t, s, newRecord("bob", "acme"))
-		other := mustCreate(t, s, newRecord("carol", "acme"))
+		keep := mustCreate(t, s, NewRecord("bob", "acme"))
+		save := mustCreate(t, s, NewRecord("bob", "acme"))
+		remove := mustCreate(t, s, NewRecord("bob", "acme"))
+		other := mustCreate(t, s, NewRecord("carol", "acme"))
 
 		changes, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
 			switch rec.ID {
@@ -376,7 +378,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 	t.Run("failed update owner changes nothing", func(t *testing.T) {
 		s := newStore(t)
 		for range 5 {
-			mustCreate(t, s, newRecord("bob", "acme"))
+			mustCreate(t, s, NewRecord("bob", "acme"))
 		}
 		calls := 0
 		_, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
@@ -396,7 +398,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("lookup finds a record while it is updated", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		done := make(chan struct{})
 		var misses atomic.Int64
 		go func() {
@@ -423,8 +425,8 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update owner to a taken digest conflicts", func(t *testing.T) {
 		s := newStore(t)
-		bob := mustCreate(t, s, newRecord("bob", "acme"))
-		carol := mustCreate(t, s, newRecord("carol", "acme"))
+		bob := mustCreate(t, s, NewRecord("bob", "acme"))
+		carol := mustCreate(t, s, NewRecord("carol", "acme"))
 		_, err := s.UpdateOwner(ctx, "bob", func(rec *apitoken.Record) apitoken.Action {
 			rec.Digest = carol.Digest
 			return apitoken.Save
@@ -442,8 +444,8 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("update owner to a taken legacy UUID conflicts", func(t *testing.T) {
 		s := newStore(t)
-		mustCreate(t, s, newRecord("bob", "acme"))
-		carol := mustCreate(t, s, newRecord("carol", "acme", func(r *apitoken.Record) {
+		mustCreate(t, s, NewRecord("bob", "acme"))
+		carol := mustCreate(t, s, NewRecord("carol", "acme", func(r *apitoken.Record) {
 			r.LegacyUUID = "6f1c2f0e-5d4b-4c3a-9b8a-7f6e5d4c3b2a"
 			r.LegacyHash = sha256Form("carol's secret")
 		}))
@@ -461,17 +463,17 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 	t.Run("purge boundaries", func(t *testing.T) {
 		s := newStore(t)
 		at := start.Add(time.Hour)
-		disabled := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) {
+		disabled := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.Disabled, r.DisabledAt, r.DisabledReason = true, at, apitoken.ReasonManual
 		}))
-		expired := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = at }))
+		expired := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = at }))
 		// Disabled after it expired: the purge counts from the expiry.
-		both := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) {
+		both := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) {
 			r.ExpiresAt = at
 			r.Disabled, r.DisabledAt, r.DisabledReason = true, at.Add(48*time.Hour), apitoken.ReasonManual
 		}))
-		active := mustCreate(t, s, newRecord("bob", "acme"))
-		future := mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = at.Add(time.Hour) }))
+		active := mustCreate(t, s, NewRecord("bob", "acme"))
+		future := mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) { r.ExpiresAt = at.Add(time.Hour) }))
 
 		purged, err := s.Purge(ctx, at.Add(-time.Microsecond), 100)
 		require.NoError(t, err)
@@ -494,7 +496,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 	t.Run("purge is bounded", func(t *testing.T) {
 		s := newStore(t)
 		for range 7 {
-			mustCreate(t, s, newRecord("bob", "acme", func(r *apitoken.Record) {
+			mustCreate(t, s, NewRecord("bob", "acme", func(r *apitoken.Record) {
 				r.Disabled, r.DisabledAt, r.DisabledReason = true, start, apitoken.ReasonManual
 			}))
 		}
@@ -512,7 +514,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("last used only moves forward", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		later := start.Add(2 * time.Hour)
 		require.NoError(t, s.SetLastUsed(ctx, map[string]time.Time{rec.ID: later, "tok_gone": later}))
 		require.NoError(t, s.SetLastUsed(ctx, map[string]time.Time{rec.ID: start.Add(time.Hour)}))
@@ -524,7 +526,7 @@ func runStoreContract(t *testing.T, newStore NewStore) {
 
 	t.Run("cancelled context fails", func(t *testing.T) {
 		s := newStore(t)
-		rec := mustCreate(t, s, newRecord("bob", "acme"))
+		rec := mustCreate(t, s, NewRecord("bob", "acme"))
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
 		_, err := s.Lookup(cancelled, rec.Digest)
