@@ -10,11 +10,11 @@ import (
 // table of the package documentation.
 
 func canSee(actor *User, t *Token) bool {
-	return t.OwnerID == actor.ID || actor.administers(t.TenantID)
+	return t.OwnerID == actor.ID || actor.Administers(t.TenantID)
 }
 
 func canUseValue(actor *User, t *Token) bool {
-	return t.OwnerID == actor.ID || (t.Shared && actor.administers(t.TenantID))
+	return t.OwnerID == actor.ID || (t.Shared && actor.Administers(t.TenantID))
 }
 
 // activeUser returns the user with the ID after checking that they may

@@ -65,8 +65,10 @@ func (u *User) HasPermission(permission string) bool {
 	return slices.Contains(u.Permissions, permission)
 }
 
-// administers reports whether u has administrator powers in the tenant.
-func (u *User) administers(tenantID string) bool {
+// Administers reports whether u has administrator powers in the tenant:
+// as its administrator, or as a global administrator whose Tenants are
+// empty or include it. Hosts use it to decide who may change a user.
+func (u *User) Administers(tenantID string) bool {
 	switch u.Role {
 	case RoleAdmin:
 		return u.TenantID == tenantID

@@ -228,3 +228,23 @@ func waitFor(t *testing.T, ch <-chan string) string {
 		return ""
 	}
 }
+
+func TestUserAdministers(t *testing.T) {
+	cases := []struct {
+		name   string
+		user   apitoken.User
+		tenant string
+		want   bool
+	}{
+		{"member", apitoken.User{TenantID: "acme", Role: apitoken.RoleMember}, "acme", false},
+		{"admin of own tenant", apitoken.User{TenantID: "acme", Role: apitoken.RoleAdmin}, "acme", true},
+		{"admin of other tenant", apitoken.User{TenantID: "acme", Role: apitoken.RoleAdmin}, "globex", false},
+		{"global admin of all", apitoken.User{TenantID: "acme", Role: apitoken.RoleGlobalAdmin}, "globex", true},
+		{"limited global admin, listed", apitoken.User{TenantID: "initech", Role: apitoken.RoleGlobalAdmin, Tenants: []string{"globex"}}, "globex", true},
+		{"limited global admin, own", apitoken.User{TenantID: "initech", Role: apitoken.RoleGlobalAdmin, Tenants: []string{"globex"}}, "initech", true},
+		{"limited global admin, other", apitoken.User{TenantID: "initech", Role: apitoken.RoleGlobalAdmin, Tenants: []string{"globex"}}, "acme", false},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, c.user.Administers(c.tenant), c.name)
+	}
+}

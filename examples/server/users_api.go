@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/apitoken/apitoken"
 )
@@ -71,7 +70,7 @@ func (s *server) administeredUser(r *http.Request, actor apitoken.User) (apitoke
 		return apitoken.DirectoryUser{}, fmt.Errorf("%w: user %q is not an administrator, and only administrators may change users", apitoken.ErrForbidden, actor.ID)
 	}
 	target, ok := s.users.get(id)
-	if !ok || !administers(actor, target.TenantID) {
+	if !ok || !actor.Administers(target.TenantID) {
 		return apitoken.DirectoryUser{}, fmt.Errorf("%w: user %q", apitoken.ErrUnknownUser, id)
 	}
 	if roleLevel(target.Role) > actor.Role {
@@ -79,18 +78,6 @@ func (s *server) administeredUser(r *http.Request, actor apitoken.User) (apitoke
 			apitoken.ErrForbidden, target.ID, roleLevel(target.Role), actor.Role, actor.ID)
 	}
 	return target, nil
-}
-
-// administers reports whether the actor has administrator powers in the
-// tenant, with the rules of apitoken.User.Tenants.
-func administers(actor apitoken.User, tenantID string) bool {
-	switch actor.Role {
-	case apitoken.RoleAdmin:
-		return actor.TenantID == tenantID
-	case apitoken.RoleGlobalAdmin:
-		return len(actor.Tenants) == 0 || actor.TenantID == tenantID || slices.Contains(actor.Tenants, tenantID)
-	}
-	return false
 }
 
 func toUserJSON(u apitoken.DirectoryUser) userJSON {
