@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,36 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(*testing.T) apitoken.Store { return memstore.New() })
+}
+
+// TestNoGoroutineLeft runs a whole token life on memstore and checks that
+// neither the store nor the Manager leaves a goroutine behind.
+func TestNoGoroutineLeft(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx := context.Background()
+	dir, err := apitoken.NewDirectory(map[string]apitoken.RoleDefinition{
+		"analyst": {Permissions: []string{"attacks:read"}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, dir.PutUser(apitoken.DirectoryUser{ID: "bob", TenantID: "acme", Role: "analyst"}))
+	m, err := apitoken.New(apitoken.Config{Store: memstore.New(), Policy: dir, LastUsedInterval: time.Nanosecond})
+	require.NoError(t, err)
+
+	tok, value, err := m.Create(ctx, "bob", apitoken.CreateRequest{Name: "ci", Permissions: []string{"attacks:read"}})
+	require.NoError(t, err)
+	for range 100 {
+		_, err := m.Verify(ctx, string(value))
+		require.NoError(t, err)
+	}
+	_, err = m.Disable(ctx, "bob", tok.ID)
+	require.NoError(t, err)
+	_, err = m.DisableOwner(ctx, "alice", "bob")
+	require.NoError(t, err)
+	_, err = m.Purge(ctx)
+	require.NoError(t, err)
+	require.NoError(t, m.Close(ctx))
+
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines left after Close")
 }
 
 // TestManyRecords fills the hash tables past several resizes, removes
