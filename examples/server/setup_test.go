@@ -85,15 +85,7 @@ func TestUsersFileErrors(t *testing.T) {
 			if err == nil {
 				_, err = newUserDirectory(f)
 			}
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), tt.mention) {
-				t.Errorf("error %q does not mention %q", err, tt.mention)
-			}
-			if strings.Contains(err.Error(), "tiger") || strings.Contains(err.Error(), "secret") {
-				t.Errorf("error %q contains a database password", err)
-			}
+			checkStartError(t, err, tt.mention)
 		})
 	}
 }
@@ -232,15 +224,22 @@ func TestRunRejectsBadSetup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs syncBuffer
 			err := run(context.Background(), tt.args, &logs)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.Contains(err.Error(), tt.mention) {
-				t.Errorf("error %q does not mention %q", err, tt.mention)
-			}
-			if strings.Contains(err.Error(), "tiger") || strings.Contains(err.Error(), "secret") {
-				t.Errorf("error %q contains a database password", err)
-			}
+			checkStartError(t, err, tt.mention)
 		})
+	}
+}
+
+// checkStartError fails unless err stops the start, mentions the given
+// text and leaves out the passwords of the test's database URLs.
+func checkStartError(t *testing.T, err error, mention string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if !strings.Contains(err.Error(), mention) {
+		t.Errorf("error %q does not mention %q", err, mention)
+	}
+	if strings.Contains(err.Error(), "tiger") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q contains a database password", err)
 	}
 }
