@@ -31,8 +31,8 @@ type Event struct {
 	// ActorID is the user who made the change, or "" for the purge.
 	ActorID string
 	Time    time.Time
-	// Reason is why a cascade or the purge made the change. It is empty
-	// for changes made by hand.
+	// Reason is the cause of a change made by a cascade or the purge. It
+	// is empty for changes made by hand.
 	Reason Reason
 }
 

@@ -49,14 +49,14 @@ func (m *Manager) RestrictOwner(ctx context.Context, actorID, ownerID string, pe
 		if rec.BackwardCompatible {
 			return Keep
 		}
-		kept := slices.DeleteFunc(slices.Clone(rec.Permissions), func(p string) bool {
+		remaining := slices.DeleteFunc(slices.Clone(rec.Permissions), func(p string) bool {
 			return !slices.Contains(permissions, p)
 		})
-		if len(kept) == len(rec.Permissions) {
+		if len(remaining) == len(rec.Permissions) {
 			return Keep
 		}
-		rec.Permissions = kept
-		if len(kept) == 0 && !rec.Disabled {
+		rec.Permissions = remaining
+		if len(remaining) == 0 && !rec.Disabled {
 			rec.Disabled, rec.DisabledAt, rec.DisabledReason = true, now, ReasonNoPermissions
 		}
 		rec.UpdatedAt = now

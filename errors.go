@@ -34,7 +34,7 @@ var (
 	ErrSSO = errors.New("apitoken: user signs in by SSO")
 
 	// ErrForbidden is returned when the actor can see a token but may not
-	// perform the operation on it, or asks for more than it holds.
+	// perform the operation on it, or requests more than it holds.
 	ErrForbidden = errors.New("apitoken: forbidden")
 
 	// ErrConflict is returned when a change collides with a concurrent one
@@ -57,7 +57,7 @@ var (
 
 // IsCredentialError reports whether err means that the credentials
 // presented to Verify or VerifyLegacy are not acceptable, as opposed to a
-// failure of the store or the Policy. HTTP layers answer the first with 401
+// failure of the store or the Policy. HTTP layers respond to the first with 401
 // and anything else with 503, so that a failing store never lets a request
 // through.
 func IsCredentialError(err error) bool {

@@ -14,8 +14,8 @@ const (
 	// DefaultRetention is how long a disabled or expired token is kept
 	// before the purge deletes it.
 	DefaultRetention = 7 * 24 * time.Hour
-	// DefaultLastUsedInterval is how stale a token's stored last-used time
-	// may get before a successful verification refreshes it.
+	// DefaultLastUsedInterval is the maximum age of a token's stored
+	// last-used time before a successful verification refreshes it.
 	DefaultLastUsedInterval = time.Minute
 	// DefaultPurgeBatchSize is how many records one store call of the
 	// purge deletes at most.
@@ -27,8 +27,7 @@ const (
 type Config struct {
 	// Store keeps the token records.
 	Store Store
-	// Policy tells the Manager about users: their tenant, role,
-	// permissions and state.
+	// Policy returns the users' tenant, role, permissions and state.
 	Policy Policy
 
 	// Clock is the source of time; nil means the real clock. Tests pass a
@@ -49,10 +48,10 @@ type Config struct {
 	// may lie. Tokens created without an expiry then get one MaxLifetime
 	// from their creation.
 	MaxLifetime time.Duration
-	// LastUsedInterval is how stale a stored last-used time may get; 0
-	// means DefaultLastUsedInterval. Verifications within the interval
-	// cause no store write; one batched write per interval refreshes the
-	// times of every token used meanwhile.
+	// LastUsedInterval is the maximum age of a stored last-used time
+	// before a verification refreshes it; 0 means DefaultLastUsedInterval.
+	// Verifications within the interval cause no store write, and one
+	// batched write per interval refreshes every token used meanwhile.
 	LastUsedInterval time.Duration
 	// PurgeBatchSize is the maximum number of records deleted by one store
 	// call of Purge; 0 means DefaultPurgeBatchSize.

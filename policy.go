@@ -42,7 +42,7 @@ func (r Role) String() string {
 	return fmt.Sprintf("Role(%d)", int(r))
 }
 
-// User is what a Policy tells about one user at the moment it is asked.
+// User is the state of one user as a Policy returns it at one moment.
 type User struct {
 	ID       string
 	TenantID string
@@ -78,10 +78,10 @@ func (u *User) Administers(tenantID string) bool {
 	return false
 }
 
-// Policy is how the host tells the library about its users. The Manager
-// asks it for the owner of a token on every verification, so User must
-// answer from memory in microseconds; a host whose directory is remote
-// wraps it in NewCachedPolicy. Implementations must be safe for concurrent
+// Policy is the host's source of the users' state. The Manager calls User
+// for the owner of a token on every verification, so User must return
+// from memory in microseconds. A host whose directory is remote wraps it
+// in NewCachedPolicy. Implementations must be safe for concurrent
 // use.
 type Policy interface {
 	// User returns the current state of the user, or an error wrapping

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Record is what a Store keeps for one token: the metadata, the digest of
+// Record is the stored form of one token: the metadata, the digest of
 // the value, the optional sealed copy of the value, the legacy credentials
 // of a backward-compatible token and a version for optimistic locking.
 type Record struct {
@@ -113,10 +113,9 @@ type Change struct {
 //
 // Every method takes a context as the first argument, because a store may
 // talk to a database over a network. A method returns ErrNotFound when the
-// record it needs does not exist, ErrConflict on a uniqueness or version
-// clash, and any other error only for a failure of the store itself; the
-// Manager turns such a failure into a rejected verification, never an
-// accepted one.
+// record it needs does not exist, and ErrConflict on a uniqueness or
+// version clash. Any other error means a failure of the store itself, which
+// the Manager turns into a rejected verification, never an accepted one.
 type Store interface {
 	// Create stores a new record and sets its Version to 1. It returns
 	// ErrConflict when the ID, the digest or a non-empty LegacyUUID is

@@ -123,13 +123,13 @@ func effectivePermissions(t *Token, owner *User) []string {
 	}
 	for i, p := range t.Permissions {
 		if !owner.HasPermission(p) {
-			kept := slices.Clone(t.Permissions[:i])
+			held := slices.Clone(t.Permissions[:i])
 			for _, q := range t.Permissions[i+1:] {
 				if owner.HasPermission(q) {
-					kept = append(kept, q)
+					held = append(held, q)
 				}
 			}
-			return kept
+			return held
 		}
 	}
 	return t.Permissions

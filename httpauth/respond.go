@@ -34,8 +34,8 @@ func PrincipalFromContext(ctx context.Context) (apitoken.Principal, bool) {
 
 // Require returns a middleware that passes a request on only when the
 // principal that Middleware stored holds every one of perms. Without a
-// principal it answers 401, so it must run after Middleware. When a
-// permission is missing it answers 403 with error="insufficient_scope" and
+// principal it responds with 401, so it must run after Middleware. When a
+// permission is missing it responds with 403 and error="insufficient_scope" and
 // the required permissions in the scope attribute, as RFC 6750 section
 // 3.1 describes. With no perms it requires only an authenticated request.
 //
@@ -72,7 +72,7 @@ func Require(perms ...string) func(http.Handler) http.Handler {
 	}
 }
 
-// unauthorized answers 401 with a challenge that carries the error code,
+// unauthorized responds with 401 and a challenge that carries the error code,
 // or none when the request carried no credentials (RFC 6750 section 3.1).
 func (c *config) unauthorized(w http.ResponseWriter, e *authError) {
 	w.Header().Set("WWW-Authenticate", c.challenge(e.code, ""))
@@ -120,7 +120,7 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	// A failed write means that the client went away, and there is
-	// nobody left to tell.
+	// A failed write means that the client went away, so there is no one
+	// to report it to.
 	_ = json.NewEncoder(w).Encode(errorBody{Error: errorDetail{Code: code, Message: message}})
 }

@@ -7,12 +7,12 @@
 //		})
 //	}
 //
-// The suite checks the Store contract directly (digest lookup, uniqueness,
-// copies, compare-and-swap updates, listing with filters and cursors,
-// transactional cascades, purge boundaries, last-used times) and then runs
-// the Manager's rules on top of the store, so that every rule of token
-// creation, verification, renewal, expiry, the owner cascades, the purge
-// and the access table is proven for each store.
+// The suite first checks the Store contract directly: digest lookup,
+// uniqueness, copies, compare-and-swap updates, listing with filters and
+// cursors, transactional cascades, purge boundaries and last-used times.
+// It then runs the Manager's rules on top of the store, so that every rule
+// of creation, verification, renewal, expiry, the owner cascades, the
+// purge and the access table is proven for each store.
 package storetest
 
 import (
@@ -226,7 +226,7 @@ func (l *eventLog) of(typ apitoken.EventType) []apitoken.Event {
 	return out
 }
 
-// errFault is what faultyStore returns while it fails.
+// errFault is the error of every faultyStore call while it fails.
 var errFault = errors.New("storetest: injected store failure")
 
 // faultyStore wraps a store, counts calls and fails every call while fail
