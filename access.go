@@ -17,30 +17,36 @@ func canUseValue(actor *User, t *Token) bool {
 	return t.OwnerID == actor.ID || (t.Shared && actor.Administers(t.TenantID))
 }
 
-// activeUser returns the user with the ID after checking that they may
-// have tokens: enabled and not signing in by SSO. It returns the Policy's
-// ErrUnknownUser error as it is.
-func (m *Manager) activeUser(ctx context.Context, id string) (User, error) {
-	u, err := m.policy.User(ctx, id)
+// activeUser loads the user with the ID into u after checking that they
+// may have tokens: enabled and not signing in by SSO. It returns the
+// Policy's ErrUnknownUser error as it is. It fills u in place because it
+// runs on every verification, where each copy of a User counts.
+func (m *Manager) activeUser(ctx context.Context, id string, u *User) error {
+	var err error
+	*u, err = m.policy.User(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrUnknownUser) {
-			return User{}, err
+			return err
 		}
-		return User{}, m.storeFailure(ctx, "policy", err)
+		return m.storeFailure(ctx, "policy", err)
 	}
 	if u.Disabled {
-		return User{}, fmt.Errorf("%w: user %q is disabled", ErrOwnerDisabled, u.ID)
+		return fmt.Errorf("%w: user %q is disabled", ErrOwnerDisabled, u.ID)
 	}
 	if u.SSO {
-		return User{}, fmt.Errorf("%w: user %q signs in by SSO, and SSO users cannot have API tokens", ErrSSO, u.ID)
+		return fmt.Errorf("%w: user %q signs in by SSO, and SSO users cannot have API tokens", ErrSSO, u.ID)
 	}
-	return u, nil
+	return nil
 }
 
 // actor returns the user performing a management operation, after checking
 // that they may use the token features at all.
 func (m *Manager) actor(ctx context.Context, actorID string) (User, error) {
-	return m.activeUser(ctx, actorID)
+	var u User
+	if err := m.activeUser(ctx, actorID, &u); err != nil {
+		return User{}, err
+	}
+	return u, nil
 }
 
 // visible loads the token with the given ID for the actor, and returns
@@ -56,19 +62,19 @@ func (m *Manager) visible(ctx context.Context, actor *User, id string) (Record, 
 	return rec, nil
 }
 
-// checkOwnerActive returns the owner of the token, or an error when the
-// owner may not have usable tokens: disabled, signing in by SSO, or no
-// longer known to the Policy, which counts as disabled. It runs on every
-// verification, so it builds error text only on failure.
-func (m *Manager) checkOwnerActive(ctx context.Context, t *Token) (User, error) {
-	owner, err := m.activeUser(ctx, t.OwnerID)
+// checkOwnerActive loads the owner of the token into owner, or returns an
+// error when the owner may not have usable tokens: disabled, signing in by
+// SSO, or no longer known to the Policy, which counts as disabled. It runs
+// on every verification, so it builds error text only on failure.
+func (m *Manager) checkOwnerActive(ctx context.Context, ownerID, tokenID string, owner *User) error {
+	err := m.activeUser(ctx, ownerID, owner)
 	switch {
 	case err == nil:
-		return owner, nil
+		return nil
 	case errors.Is(err, ErrUnknownUser):
-		return User{}, fmt.Errorf("%w: owner %q of token %s is not a known user", ErrOwnerDisabled, t.OwnerID, t.ID)
+		return fmt.Errorf("%w: owner %q of token %s is not a known user", ErrOwnerDisabled, ownerID, tokenID)
 	case errors.Is(err, ErrOwnerDisabled), errors.Is(err, ErrSSO):
-		return User{}, fmt.Errorf("owner of token %s: %w", t.ID, err)
+		return fmt.Errorf("owner of token %s: %w", tokenID, err)
 	}
-	return User{}, err
+	return err
 }

@@ -162,11 +162,15 @@ func checkLegacyImport(imp *LegacyImport) (uuid, hash string, err error) {
 // legacyOwner returns the user to import credentials for, who must be
 // known, enabled and not signing in by SSO.
 func (m *Manager) legacyOwner(ctx context.Context, ownerID string) (User, error) {
-	owner, err := m.activeUser(ctx, ownerID)
+	var owner User
+	err := m.activeUser(ctx, ownerID, &owner)
 	if errors.Is(err, ErrUnknownUser) {
 		return User{}, fmt.Errorf("import legacy credentials: %w: add the user to the directory first", err)
 	}
-	return owner, err
+	if err != nil {
+		return User{}, err
+	}
+	return owner, nil
 }
 
 // findLegacyToken returns the owner's token that holds the UUID and true.
@@ -325,7 +329,8 @@ func (m *Manager) VerifyLegacy(ctx context.Context, uuid, secret string) (Princi
 	if !match {
 		return Principal{}, ErrNotFound
 	}
-	return m.authenticate(ctx, &rec, MethodLegacy)
+	cred := rec.Credential()
+	return m.authenticate(ctx, &cred, MethodLegacy)
 }
 
 // matchLegacySecret reports whether secret matches the record's stored

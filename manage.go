@@ -102,12 +102,13 @@ func (m *Manager) insert(ctx context.Context, rec *Record) (Value, error) {
 // NOTE: a CachedPolicy may still return the owner as they were before the
 // change, if a concurrent read filled the cache after the cascade's Forget.
 func (m *Manager) confirmOwner(ctx context.Context, rec *Record) error {
-	owner, err := m.checkOwnerActive(ctx, &rec.Token)
+	var owner User
+	err := m.checkOwnerActive(ctx, rec.OwnerID, rec.ID, &owner)
 	if err == nil {
 		switch {
 		case owner.TenantID != rec.TenantID:
 			err = fmt.Errorf("%w: user %q moved to another tenant while token %s was being created: retry", ErrConflict, owner.ID, rec.ID)
-		case !rec.BackwardCompatible && len(effectivePermissions(&rec.Token, &owner)) != len(rec.Permissions):
+		case !rec.BackwardCompatible && len(effectivePermissions(rec.Permissions, false, &owner)) != len(rec.Permissions):
 			err = fmt.Errorf("%w: the permissions of user %q changed while token %s was being created: retry", ErrConflict, owner.ID, rec.ID)
 		default:
 			return nil
@@ -146,7 +147,7 @@ func (m *Manager) recheckOwner(ctx context.Context, actorID string, t *Token, ch
 	case owner.SSO:
 		change = "moved to SSO"
 		_, err = m.SwitchOwnerToSSO(ctx, actorID, owner.ID)
-	case checkPermissions && !t.BackwardCompatible && len(effectivePermissions(t, &owner)) != len(t.Permissions):
+	case checkPermissions && !t.BackwardCompatible && len(effectivePermissions(t.Permissions, false, &owner)) != len(t.Permissions):
 		change = "lost permissions"
 		_, err = m.RestrictOwner(ctx, actorID, owner.ID, owner.Permissions)
 	default:
@@ -288,7 +289,8 @@ func (m *Manager) Renew(ctx context.Context, actorID, tokenID string) (Token, Va
 	if rec.ExpiredAt(now) {
 		return Token{}, "", fmt.Errorf("%w: token %s expired at %s: set a new expiry before renewing", ErrExpired, rec.ID, rec.ExpiresAt.Format(timeFormat))
 	}
-	if _, err := m.checkOwnerActive(ctx, &rec.Token); err != nil {
+	var owner User
+	if err := m.checkOwnerActive(ctx, rec.OwnerID, rec.ID, &owner); err != nil {
 		return Token{}, "", err
 	}
 
@@ -350,11 +352,11 @@ func (m *Manager) Enable(ctx context.Context, actorID, tokenID string) (Token, e
 		if !rec.Disabled {
 			return false, nil
 		}
-		owner, err := m.checkOwnerActive(ctx, &rec.Token)
-		if err != nil {
+		var owner User
+		if err := m.checkOwnerActive(ctx, rec.OwnerID, rec.ID, &owner); err != nil {
 			return false, err
 		}
-		if len(effectivePermissions(&rec.Token, &owner)) == 0 {
+		if len(effectivePermissions(rec.Permissions, rec.BackwardCompatible, &owner)) == 0 {
 			return false, fmt.Errorf("%w: owner %q of token %s holds none of its permissions: change its permissions before enabling it", ErrInvalidArgument, owner.ID, rec.ID)
 		}
 		rec.Disabled, rec.DisabledAt, rec.DisabledReason = false, time.Time{}, ""

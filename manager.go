@@ -80,6 +80,7 @@ type Config struct {
 // times are written.
 type Manager struct {
 	store       Store
+	credentials CredentialStore // the store, when it has LookupCredential
 	policy      Policy
 	clock       clock.Clock
 	format      format
@@ -128,6 +129,7 @@ func New(cfg Config) (*Manager, error) {
 		auditor:     cfg.Auditor,
 		log:         cfg.Logger,
 	}
+	m.credentials, _ = cfg.Store.(CredentialStore)
 	if m.clock == nil {
 		m.clock = clock.New()
 	}

@@ -162,3 +162,57 @@ type Store interface {
 	// ignores IDs that no longer exist. It does not change Version.
 	SetLastUsed(ctx context.Context, times map[string]time.Time) error
 }
+
+// Credential is the part of a Record that verification reads: whom the
+// token acts for, what it may do and whether it still works.
+type Credential struct {
+	ID       string
+	OwnerID  string
+	TenantID string
+	Digest   Digest
+
+	Shared             bool
+	BackwardCompatible bool
+	// Permissions may be a list that the store shares with other
+	// callers. Code that receives a Credential must not modify it.
+	Permissions []string
+
+	Disabled       bool
+	DisabledReason Reason
+	ExpiresAt      time.Time
+	LastUsedAt     time.Time
+}
+
+// Credential returns the part of r that verification reads. The result
+// shares the permission list with r.
+func (r *Record) Credential() Credential {
+	return Credential{
+		ID:                 r.ID,
+		OwnerID:            r.OwnerID,
+		TenantID:           r.TenantID,
+		Digest:             r.Digest,
+		Shared:             r.Shared,
+		BackwardCompatible: r.BackwardCompatible,
+		Permissions:        r.Permissions,
+		Disabled:           r.Disabled,
+		DisabledReason:     r.DisabledReason,
+		ExpiresAt:          r.ExpiresAt,
+		LastUsedAt:         r.LastUsedAt,
+	}
+}
+
+// CredentialStore is an optional interface of a Store. Manager.Verify
+// calls LookupCredential in place of Store.Lookup when the store has it,
+// so that a store that keeps records in memory can read and copy only
+// what verification needs. memstore.Store has it, but the SQL stores do
+// not, because a round trip costs the same whatever it reads.
+//
+// A type that embeds a store which has LookupCredential, and overrides
+// Lookup to count or fail calls, must override LookupCredential as well:
+// otherwise verification calls the embedded method and bypasses the
+// override. Embedding the Store interface instead hides LookupCredential.
+type CredentialStore interface {
+	// LookupCredential returns rec.Credential() of the record that
+	// Lookup would return for the digest, or ErrNotFound.
+	LookupCredential(ctx context.Context, digest Digest) (Credential, error)
+}

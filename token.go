@@ -72,6 +72,16 @@ func redact(s string) string {
 // request.
 type Digest [sha256.Size]byte
 
+// equal reports whether d and o are equal, in a time that does not depend
+// on where they differ.
+func (d *Digest) equal(o *Digest) bool {
+	var diff uint64
+	for i := 0; i < len(d); i += 8 {
+		diff |= binary.LittleEndian.Uint64(d[i:]) ^ binary.LittleEndian.Uint64(o[i:])
+	}
+	return diff == 0
+}
+
 // String returns the digest in hexadecimal.
 func (d Digest) String() string { return hex.EncodeToString(d[:]) }
 
@@ -299,7 +309,12 @@ func (t Token) Status(now time.Time) Status {
 // ExpiredAt reports whether t has an expiry and now is at or after it. A
 // token is valid strictly before its expiry instant.
 func (t Token) ExpiredAt(now time.Time) bool {
-	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+	return expired(t.ExpiresAt, now)
+}
+
+// expired reports whether an expiry is set and now is at or after it.
+func expired(expiresAt, now time.Time) bool {
+	return !expiresAt.IsZero() && !now.Before(expiresAt)
 }
 
 // InactiveSince returns the instant from which t stopped working: the

@@ -60,6 +60,36 @@ func TestFormatDetectsEverySingleTypo(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMalformed, "a transposition passes the checksum")
 }
 
+func TestIsBase62TestsEveryByte(t *testing.T) {
+	// Every byte value at every position of a random part, against the
+	// alphabet itself.
+	valid := strings.Repeat("0aZ", randomLength)[:randomLength]
+	require.True(t, isBase62(valid))
+	for i := range randomLength {
+		for c := range 256 {
+			s := valid[:i] + string([]byte{byte(c)}) + valid[i+1:]
+			if got, want := isBase62(s), strings.IndexByte(base62, byte(c)) >= 0; got != want {
+				t.Fatalf("isBase62 with byte %#x at position %d = %v, want %v", c, i, got, want)
+			}
+		}
+	}
+}
+
+func TestDigestEqual(t *testing.T) {
+	d := Digest(sha256.Sum256([]byte("value")))
+	same := d
+	require.True(t, d.equal(&same))
+	for i := range d {
+		for _, bit := range []byte{0x01, 0x80} {
+			other := d
+			other[i] ^= bit
+			if d.equal(&other) {
+				t.Fatalf("digests that differ in byte %d compare equal", i)
+			}
+		}
+	}
+}
+
 func TestFormatRejectsMalformed(t *testing.T) {
 	f, err := newFormat("")
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package apitoken
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -61,7 +60,14 @@ func (m *Manager) Verify(ctx context.Context, value string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	rec, err := m.store.Lookup(ctx, digest)
+	// Calling the store here, not in a helper, saves a copy of the
+	// Credential on every request.
+	var cred Credential
+	if m.credentials != nil {
+		cred, err = m.credentials.LookupCredential(ctx, digest)
+	} else {
+		cred, err = m.credentialOfRecord(ctx, digest)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return Principal{}, ErrNotFound
@@ -70,69 +76,74 @@ func (m *Manager) Verify(ctx context.Context, value string) (Principal, error) {
 	}
 	// The store found the record by digest; comparing again in constant
 	// time guards against a store whose lookup is looser than equality.
-	if subtle.ConstantTimeCompare(rec.Digest[:], digest[:]) != 1 {
+	if !cred.Digest.equal(&digest) {
 		return Principal{}, ErrNotFound
 	}
-	return m.authenticate(ctx, &rec, MethodToken)
+	return m.authenticate(ctx, &cred, MethodToken)
+}
+
+// credentialOfRecord reads what verification needs of the record with the
+// digest, from a store that is not a CredentialStore.
+func (m *Manager) credentialOfRecord(ctx context.Context, digest Digest) (Credential, error) {
+	rec, err := m.store.Lookup(ctx, digest)
+	if err != nil {
+		return Credential{}, err
+	}
+	return rec.Credential(), nil
 }
 
 // authenticate runs the checks that follow the lookup, for every kind of
 // credential.
-func (m *Manager) authenticate(ctx context.Context, rec *Record, method Method) (Principal, error) {
+func (m *Manager) authenticate(ctx context.Context, cred *Credential, method Method) (Principal, error) {
 	now := m.clock.Now()
-	if rec.Disabled {
-		return Principal{}, fmt.Errorf("%w: token %s was disabled (%s)", ErrDisabled, rec.ID, rec.DisabledReason)
+	if cred.Disabled {
+		return Principal{}, fmt.Errorf("%w: token %s was disabled (%s)", ErrDisabled, cred.ID, cred.DisabledReason)
 	}
-	if rec.ExpiredAt(now) {
-		return Principal{}, fmt.Errorf("%w: token %s expired at %s", ErrExpired, rec.ID, rec.ExpiresAt.Format(timeFormat))
+	if expired(cred.ExpiresAt, now) {
+		return Principal{}, fmt.Errorf("%w: token %s expired at %s", ErrExpired, cred.ID, cred.ExpiresAt.Format(timeFormat))
 	}
 
-	owner, err := m.checkOwnerActive(ctx, &rec.Token)
-	if err != nil {
+	var owner User
+	if err := m.checkOwnerActive(ctx, cred.OwnerID, cred.ID, &owner); err != nil {
 		return Principal{}, err
 	}
-	if owner.TenantID != rec.TenantID {
-		return Principal{}, fmt.Errorf("%w: owner %q of token %s moved to another tenant", ErrOwnerDisabled, owner.ID, rec.ID)
+	if owner.TenantID != cred.TenantID {
+		return Principal{}, fmt.Errorf("%w: owner %q of token %s moved to another tenant", ErrOwnerDisabled, owner.ID, cred.ID)
 	}
 
-	perms := effectivePermissions(&rec.Token, &owner)
+	perms := effectivePermissions(cred.Permissions, cred.BackwardCompatible, &owner)
 	if len(perms) == 0 {
-		return Principal{}, fmt.Errorf("%w: owner %q of token %s holds none of its permissions", ErrDisabled, owner.ID, rec.ID)
+		return Principal{}, fmt.Errorf("%w: owner %q of token %s holds none of its permissions", ErrDisabled, owner.ID, cred.ID)
 	}
 
-	if m.lastUsed.touch(rec.ID, rec.LastUsedAt, now) {
+	if m.lastUsed.touch(cred.ID, cred.LastUsedAt, now) {
 		m.flushDue(ctx)
 	}
 	return Principal{
-		TokenID:            rec.ID,
-		OwnerID:            rec.OwnerID,
-		TenantID:           rec.TenantID,
-		Shared:             rec.Shared,
-		BackwardCompatible: rec.BackwardCompatible,
+		TokenID:            cred.ID,
+		OwnerID:            cred.OwnerID,
+		TenantID:           cred.TenantID,
+		Shared:             cred.Shared,
+		BackwardCompatible: cred.BackwardCompatible,
 		Method:             method,
 		Permissions:        perms,
 	}, nil
 }
 
-// effectivePermissions returns the token's permissions that the owner still
-// holds, sorted. It reuses t.Permissions when the owner holds them all,
-// which is the usual case, so that verification does not allocate for it.
-func effectivePermissions(t *Token, owner *User) []string {
-	if t.BackwardCompatible {
+// effectivePermissions returns a new sorted list of the permissions of a
+// token that its owner still holds: the owner's own permissions for a
+// backward-compatible token.
+func effectivePermissions(permissions []string, backwardCompatible bool, owner *User) []string {
+	if backwardCompatible {
 		return normalizeHeld(owner.Permissions)
 	}
-	for i, p := range t.Permissions {
-		if !owner.HasPermission(p) {
-			held := slices.Clone(t.Permissions[:i])
-			for _, q := range t.Permissions[i+1:] {
-				if owner.HasPermission(q) {
-					held = append(held, q)
-				}
-			}
-			return held
+	held := make([]string, 0, len(permissions))
+	for _, p := range permissions {
+		if owner.HasPermission(p) {
+			held = append(held, p)
 		}
 	}
-	return t.Permissions
+	return held
 }
 
 // normalizeHeld returns a sorted copy of permissions without duplicates.

@@ -766,7 +766,7 @@ func runManagerRules(t *testing.T, newStore NewStore) {
 		// A rotated keyring still opens values sealed with the old key.
 		rotated, err := apitoken.NewKeyring("k2", map[string][]byte{"k1": oldKey, "k2": newKey})
 		require.NoError(t, err)
-		e2, err := apitoken.New(apitoken.Config{Store: e.store, Policy: e.dir, Clock: e.clock, Keyring: rotated, Logger: discardLogger()})
+		e2, err := apitoken.New(apitoken.Config{Store: e.managed, Policy: e.dir, Clock: e.clock, Keyring: rotated, Logger: discardLogger()})
 		require.NoError(t, err)
 		got, err = e2.Reveal(e.ctx, "bob", tok.ID)
 		require.NoError(t, err)
@@ -777,7 +777,7 @@ func runManagerRules(t *testing.T, newStore NewStore) {
 		e.values = append(e.values, renewed)
 		onlyNew, err := apitoken.NewKeyring("k2", map[string][]byte{"k2": newKey})
 		require.NoError(t, err)
-		e3, err := apitoken.New(apitoken.Config{Store: e.store, Policy: e.dir, Clock: e.clock, Keyring: onlyNew, Logger: discardLogger()})
+		e3, err := apitoken.New(apitoken.Config{Store: e.managed, Policy: e.dir, Clock: e.clock, Keyring: onlyNew, Logger: discardLogger()})
 		require.NoError(t, err)
 		got, err = e3.Reveal(e.ctx, "bob", tok.ID)
 		require.NoError(t, err)

@@ -9,7 +9,9 @@
 //
 // The suite first checks the Store contract directly: digest lookup,
 // uniqueness, copies, compare-and-swap updates, listing with filters and
-// cursors, transactional cascades, purge boundaries and last-used times.
+// cursors, transactional cascades, purge boundaries and last-used times,
+// and for a store that is also an apitoken.CredentialStore, that
+// LookupCredential always agrees with Lookup.
 // It then runs the Manager's rules on top of the store, so that every rule
 // of creation, verification, renewal, expiry, the owner cascades, the
 // purge and the access table is proven for each store.
@@ -38,6 +40,7 @@ type NewStore func(t *testing.T) apitoken.Store
 // returns.
 func Run(t *testing.T, newStore NewStore) {
 	t.Run("Store", func(t *testing.T) { runStoreContract(t, newStore) })
+	t.Run("Credential", func(t *testing.T) { runCredentialContract(t, newStore) })
 	t.Run("Manager", func(t *testing.T) { runManagerRules(t, newStore) })
 	t.Run("Access", func(t *testing.T) { runAccessRules(t, newStore) })
 	t.Run("Escalation", func(t *testing.T) { runEscalation(t, newStore) })
@@ -74,13 +77,16 @@ var demoUsers = []apitoken.DirectoryUser{
 // env is one Manager over a fresh store, with a mock clock, the demo
 // directory and a record of audit events.
 type env struct {
-	t      *testing.T
-	ctx    context.Context
-	clock  *clock.Mock
-	store  *faultyStore
-	dir    *apitoken.Directory
-	m      *apitoken.Manager
-	events *eventLog
+	t     *testing.T
+	ctx   context.Context
+	clock *clock.Mock
+	store *faultyStore
+	// managed is the store the Manager uses: store itself, or store with
+	// the inner store's LookupCredential when it has one.
+	managed apitoken.Store
+	dir     *apitoken.Directory
+	m       *apitoken.Manager
+	events  *eventLog
 	// values holds every value issued, to check that none leaks.
 	values []apitoken.Value
 }
@@ -102,8 +108,12 @@ func newEnv(t *testing.T, newStore NewStore, configure ...func(*apitoken.Config)
 		dir:    dir,
 		events: &eventLog{},
 	}
+	e.managed = e.store
+	if cs, ok := e.store.Store.(apitoken.CredentialStore); ok {
+		e.managed = &faultyCredentialStore{faultyStore: e.store, credentials: cs}
+	}
 	cfg := apitoken.Config{
-		Store:   e.store,
+		Store:   e.managed,
 		Policy:  dir,
 		Clock:   mock,
 		Auditor: e.events,
@@ -251,6 +261,22 @@ func (s *faultyStore) Lookup(ctx context.Context, d apitoken.Digest) (apitoken.R
 		return apitoken.Record{}, errFault
 	}
 	return s.Store.Lookup(ctx, d)
+}
+
+// faultyCredentialStore is a faultyStore over a store that is also an
+// apitoken.CredentialStore, so that the Manager's rules run over the
+// store's own verification read, with the same counting and failures.
+type faultyCredentialStore struct {
+	*faultyStore
+	credentials apitoken.CredentialStore
+}
+
+func (s *faultyCredentialStore) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
+	s.lookups.Add(1)
+	if s.fail.Load() {
+		return apitoken.Credential{}, errFault
+	}
+	return s.credentials.LookupCredential(ctx, d)
 }
 
 func (s *faultyStore) Update(ctx context.Context, rec *apitoken.Record) error {
