@@ -36,6 +36,17 @@ func (s *testStore) Lookup(ctx context.Context, d apitoken.Digest) (apitoken.Rec
 	return s.Store.Lookup(ctx, d)
 }
 
+// LookupCredential overrides the memstore's own, which the Manager calls
+// in place of Lookup and which would otherwise bypass the counting and the
+// failures.
+func (s *testStore) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
+	s.lookups.Add(1)
+	if s.fail.Load() {
+		return apitoken.Credential{}, errStoreDown
+	}
+	return s.Store.LookupCredential(ctx, d)
+}
+
 func (s *testStore) LookupLegacy(ctx context.Context, uuid string) (apitoken.Record, error) {
 	s.lookups.Add(1)
 	if s.fail.Load() {

@@ -1,38 +1,130 @@
 package memstore
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/apitoken/apitoken"
 )
 
 // shard is an open-addressing hash table of records keyed by digest, with
-// linear probing. It keeps the records themselves in its slots, not
-// pointers to them, so that a lookup reads one region of memory. With a
-// million records, each read of another random address costs a cache and
-// TLB miss of several hundred nanoseconds, as much as the rest of a
-// verification.
+// linear probing. Each slot holds, in 128 bytes, the fields that
+// verification reads, and points to the full record. With a million
+// records, each read of another random address costs a cache and TLB miss
+// of a few hundred nanoseconds, as much as the rest of a verification, so
+// a verification should read one slot and nothing else.
 //
-// A slot whose Version is 0 is empty: a stored record has version 1 or
-// more. Reads that hold only the shard's lock must copy what they need
-// before releasing it, because a change moves records between slots.
+// Reads that hold only the shard's lock must copy what they need before
+// releasing it, because a change moves slots.
 type shard struct {
 	mu sync.RWMutex
 	// slots has a power-of-two length, or is nil while the shard is
 	// empty.
-	slots []apitoken.Record
+	slots []slot
 	count int
-	seed  maphash.Seed
+}
+
+// slot is one entry of a shard. Its first cache line holds what a probe
+// compares and the owner, the second the rest of what verification reads.
+// Times are kept as seconds and nanoseconds since the Unix epoch, which
+// are half the size of a time.Time.
+type slot struct {
+	digest  apitoken.Digest
+	id      string // "" in an empty slot
+	ownerID string
+
+	tenantID     string
+	perms        *sharedPermissions // nil for no permissions
+	rec          *apitoken.Record
+	expiresSec   int64
+	lastUsedSec  int64
+	expiresNsec  int32
+	lastUsedNsec int32
+	flags        uint8
+}
+
+// Flags of a slot.
+const (
+	flagDisabled uint8 = 1 << iota
+	flagShared
+	flagBackwardCompatible
+)
+
+// newSlot returns the slot of a stored record.
+func newSlot(rec *apitoken.Record, perms *sharedPermissions) slot {
+	sl := slot{
+		digest:   rec.Digest,
+		id:       rec.ID,
+		ownerID:  rec.OwnerID,
+		tenantID: rec.TenantID,
+		perms:    perms,
+		rec:      rec,
+	}
+	sl.expiresSec, sl.expiresNsec = splitTime(rec.ExpiresAt)
+	sl.setLastUsed(rec.LastUsedAt)
+	if rec.Disabled {
+		sl.flags |= flagDisabled
+	}
+	if rec.Shared {
+		sl.flags |= flagShared
+	}
+	if rec.BackwardCompatible {
+		sl.flags |= flagBackwardCompatible
+	}
+	return sl
+}
+
+func (sl *slot) setLastUsed(at time.Time) {
+	sl.lastUsedSec, sl.lastUsedNsec = splitTime(at)
+}
+
+// fill sets c to what verification reads of the slot's record. It reads
+// the full record only for the reason of a disabled token.
+func (sl *slot) fill(c *apitoken.Credential) {
+	c.ID = sl.id
+	c.OwnerID = sl.ownerID
+	c.TenantID = sl.tenantID
+	c.Digest = sl.digest
+	c.Shared = sl.flags&flagShared != 0
+	c.BackwardCompatible = sl.flags&flagBackwardCompatible != 0
+	c.Disabled = sl.flags&flagDisabled != 0
+	c.ExpiresAt = joinTime(sl.expiresSec, sl.expiresNsec)
+	c.LastUsedAt = joinTime(sl.lastUsedSec, sl.lastUsedNsec)
+	if sl.perms != nil {
+		c.Permissions = sl.perms.list
+	}
+	if c.Disabled {
+		c.DisabledReason = sl.rec.DisabledReason
+	}
+}
+
+// zeroSec is the Unix time in seconds of the zero time.Time.
+var zeroSec = time.Time{}.Unix()
+
+func splitTime(t time.Time) (int64, int32) {
+	return t.Unix(), int32(t.Nanosecond())
+}
+
+// joinTime returns the UTC instant of splitTime's result, and the zero
+// time for the zero time.
+func joinTime(sec int64, nsec int32) time.Time {
+	if sec == zeroSec && nsec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
 }
 
 // minSlots is the number of slots of a shard that holds any record.
 const minSlots = 8
 
-// hash returns the hash of a digest. Store.shard takes the low bits to
-// pick a shard, and the shard takes the remaining bits for the slot.
-func hash(seed maphash.Seed, d apitoken.Digest) uint64 {
-	return maphash.Comparable(seed, d)
+// hash returns the hash of a digest: its first eight bytes. A digest is
+// the SHA-256 of a random value, so its bits are already uniform, and no
+// client can choose the digests of stored records to crowd one slot.
+// Store.shard takes the low bits to pick a shard, and the shard takes the
+// remaining bits for the slot.
+func hash(d apitoken.Digest) uint64 {
+	return binary.LittleEndian.Uint64(d[:8])
 }
 
 func (t *shard) home(h uint64) int {
@@ -47,30 +139,30 @@ func (t *shard) find(d apitoken.Digest, h uint64) int {
 	mask := len(t.slots) - 1
 	for i := t.home(h); ; i = (i + 1) & mask {
 		switch {
-		case t.slots[i].Version == 0:
+		case t.slots[i].id == "":
 			return -1
-		case t.slots[i].Digest == d:
+		case t.slots[i].digest == d:
 			return i
 		}
 	}
 }
 
-// put stores rec, replacing a record with the same digest. It grows the
+// put stores the slot, replacing one with the same digest. It grows the
 // table to keep it at most three quarters full, so that probe sequences
 // stay short.
-func (t *shard) put(rec *apitoken.Record, h uint64) {
+func (t *shard) put(sl slot, h uint64) {
 	if (t.count+1)*4 > len(t.slots)*3 {
 		t.resize(max(minSlots, 2*len(t.slots)))
 	}
 	mask := len(t.slots) - 1
 	i := t.home(h)
-	for t.slots[i].Version != 0 && t.slots[i].Digest != rec.Digest {
+	for t.slots[i].id != "" && t.slots[i].digest != sl.digest {
 		i = (i + 1) & mask
 	}
-	if t.slots[i].Version == 0 {
+	if t.slots[i].id == "" {
 		t.count++
 	}
-	t.slots[i] = *rec
+	t.slots[i] = sl
 }
 
 // removeAt empties slot i. It then shifts back the records that follow in
@@ -78,18 +170,18 @@ func (t *shard) put(rec *apitoken.Record, h uint64) {
 // shrinks the table when it is less than an eighth full.
 func (t *shard) removeAt(i int) {
 	mask := len(t.slots) - 1
-	for j := (i + 1) & mask; t.slots[j].Version != 0; j = (j + 1) & mask {
+	for j := (i + 1) & mask; t.slots[j].id != ""; j = (j + 1) & mask {
 		// A search for a record whose home lies cyclically in (i, j]
 		// finds it before reaching the hole. Any other record moves
 		// into the hole, and the hole moves to j.
-		home := t.home(hash(t.seed, t.slots[j].Digest))
+		home := t.home(hash(t.slots[j].digest))
 		if cyclicallyWithin(home, i, j) {
 			continue
 		}
 		t.slots[i] = t.slots[j]
 		i = j
 	}
-	t.slots[i] = apitoken.Record{}
+	t.slots[i] = slot{}
 	t.count--
 	if t.count == 0 {
 		t.slots = nil
@@ -108,11 +200,11 @@ func cyclicallyWithin(x, lo, hi int) bool {
 
 func (t *shard) resize(n int) {
 	old := t.slots
-	t.slots = make([]apitoken.Record, n)
+	t.slots = make([]slot, n)
 	t.count = 0
 	for i := range old {
-		if old[i].Version != 0 {
-			t.put(&old[i], hash(t.seed, old[i].Digest))
+		if old[i].id != "" {
+			t.put(old[i], hash(old[i].digest))
 		}
 	}
 }
