@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,11 +11,17 @@ import (
 // lastUsedTracker collects the last-used times of verified tokens in memory
 // and hands them to the store in one batch per interval. A token whose
 // stored time is younger than the interval is not tracked at all, so the
-// common case costs one comparison. The pending times live in a sync.Map,
-// whose reads take no lock, so parallel verifications do not queue on it.
+// common case costs one comparison.
+//
+// The pending times live in maps split into shards by token ID, each with
+// its own lock, so that parallel verifications of different tokens rarely
+// share a lock. A verification that finds the pending time of its token
+// recent enough takes only the read lock. Recording a time allocates only
+// when a map grows.
 type lastUsedTracker struct {
 	interval  time.Duration
-	pending   sync.Map     // token ID -> *atomic.Int64 of Unix nanoseconds
+	seed      maphash.Seed
+	shards    [pendingShards]pendingShard
 	nextFlush atomic.Int64 // Unix nanoseconds
 	// flushing is held by the flush in progress. A verification that finds
 	// it held goes on without flushing. FlushLastUsed waits for it, so
@@ -22,18 +29,25 @@ type lastUsedTracker struct {
 	flushing sync.Mutex
 }
 
-// retired marks a pending entry that a flush has taken. A verification
-// that finds it adds a new entry instead of updating the taken one, whose
-// time is no longer read.
-const retired = -1
+const pendingShards = 64
+
+// pendingShard holds the pending times of some tokens, in Unix
+// nanoseconds by token ID.
+type pendingShard struct {
+	mu    sync.RWMutex
+	times map[string]int64
+}
 
 // touchResolution is the step below which a pending time is not moved
-// forward, so that a token verified by many goroutines at once is not
-// written to one cache line by all of them.
+// forward, so that a token verified many times a second takes the write
+// lock of its shard about once a second, not on every verification.
 const touchResolution = time.Second
 
 func newLastUsedTracker(interval time.Duration, start time.Time) *lastUsedTracker {
-	t := &lastUsedTracker{interval: interval}
+	t := &lastUsedTracker{interval: interval, seed: maphash.MakeSeed()}
+	for i := range t.shards {
+		t.shards[i].times = map[string]int64{}
+	}
 	t.nextFlush.Store(start.Add(interval).UnixNano())
 	return t
 }
@@ -52,46 +66,34 @@ func (t *lastUsedTracker) touch(id string, stored, now time.Time) bool {
 // record moves the pending time of the token forward to at, unless it is
 // within resolution of at already. It never moves a time backwards.
 func (t *lastUsedTracker) record(id string, at, resolution int64) {
-	for {
-		v, ok := t.pending.Load(id)
-		if !ok {
-			p := new(atomic.Int64)
-			p.Store(at)
-			if v, ok = t.pending.LoadOrStore(id, p); !ok {
-				return
-			}
-		}
-		p := v.(*atomic.Int64)
-		old := p.Load()
-		switch {
-		case old == retired:
-			// A flush took this entry; replace it unless another
-			// verification did so first.
-			fresh := new(atomic.Int64)
-			fresh.Store(at)
-			if t.pending.CompareAndSwap(id, v, fresh) {
-				return
-			}
-		case at-old < resolution:
-			return
-		case p.CompareAndSwap(old, at):
-			return
-		}
+	sh := &t.shards[maphash.String(t.seed, id)%pendingShards]
+	sh.mu.RLock()
+	old, ok := sh.times[id]
+	sh.mu.RUnlock()
+	if ok && at-old < resolution {
+		return
 	}
+	sh.mu.Lock()
+	if old, ok := sh.times[id]; !ok || at > old {
+		sh.times[id] = at
+	}
+	sh.mu.Unlock()
 }
 
-// take removes and returns every pending time.
+// take removes and returns every pending time. A time recorded while take
+// runs is either taken or stays for the next call.
 func (t *lastUsedTracker) take() map[string]time.Time {
 	all := map[string]time.Time{}
-	t.pending.Range(func(key, value any) bool {
-		if v, ok := t.pending.LoadAndDelete(key); ok {
-			at := v.(*atomic.Int64).Swap(retired)
-			if at != retired {
-				all[key.(string)] = time.Unix(0, at)
-			}
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		times := sh.times
+		sh.times = make(map[string]int64, len(times))
+		sh.mu.Unlock()
+		for id, at := range times {
+			all[id] = time.Unix(0, at)
 		}
-		return true
-	})
+	}
 	return all
 }
 
