@@ -23,8 +23,10 @@
 //
 // A value is a prefix (DefaultPrefix, "apt_", unless configured), 43
 // characters of base62 carrying 256 bits from crypto/rand, and a 6-character
-// CRC-32 checksum, 53 characters in all with the default prefix. Secret
-// scanners find values with the pattern that ValuePattern returns:
+// checksum, 53 characters in all with the default prefix. The checksum is
+// the CRC-32C (Castagnoli) of the prefix and the random part, in base62
+// with the most significant digit first. Secret scanners find values with
+// the pattern that ValuePattern returns:
 //
 //	\bapt_[0-9A-Za-z]{49}\b
 //

@@ -21,7 +21,7 @@ const (
 	// randomLength is the number of base62 characters of randomness in a
 	// value: 43 characters carry 43*log2(62) = 256.03 bits.
 	randomLength = 43
-	// checksumLength is the number of base62 characters of the CRC32
+	// checksumLength is the number of base62 characters of the CRC-32C
 	// checksum: 62^6 is larger than 2^32.
 	checksumLength = 6
 
@@ -109,7 +109,7 @@ func (f format) generate() (Value, Digest, error) {
 	if err := randomBase62(buf[n : n+randomLength]); err != nil {
 		return "", Digest{}, err
 	}
-	putChecksum(buf[n+randomLength:], crc32.ChecksumIEEE(buf[:n+randomLength]))
+	putChecksum(buf[n+randomLength:], crc32.Checksum(buf[:n+randomLength], castagnoli))
 	return Value(buf), sha256.Sum256(buf), nil
 }
 
@@ -164,11 +164,17 @@ func randomBase62(dst []byte) error {
 	return nil
 }
 
-// checksum returns the CRC-32 (IEEE) of s. It hands hash/crc32 a view of
-// the string's bytes instead of a copy: crc32 only reads them, and a copy
+// castagnoli is the table of CRC-32C, the checksum of values. CPUs compute
+// it with one instruction per 8 bytes (SSE4.2 on amd64, the CRC32
+// extension on arm64): hash/crc32 takes 7 ns for the 47 bytes of a value,
+// against 25 ns for the IEEE CRC-32, on the machine of BENCHMARKS.md.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checksum returns the CRC-32C of s. It hands hash/crc32 a view of the
+// string's bytes instead of a copy: crc32 only reads them, and a copy
 // would escape to the heap, which verification must not allocate for.
 func checksum(s string) uint32 {
-	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
+	return crc32.Checksum(unsafe.Slice(unsafe.StringData(s), len(s)), castagnoli)
 }
 
 func putChecksum(dst []byte, sum uint32) {

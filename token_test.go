@@ -90,6 +90,12 @@ func TestDigestEqual(t *testing.T) {
 	}
 }
 
+func TestChecksumIsCRC32C(t *testing.T) {
+	// The check value of CRC-32C: scanners that validate the checksum
+	// of a value must compute the same.
+	assert.Equal(t, uint32(0xE3069283), checksum("123456789"))
+}
+
 func TestFormatRejectsMalformed(t *testing.T) {
 	f, err := newFormat("")
 	require.NoError(t, err)
@@ -243,7 +249,7 @@ func FuzzParseValue(f *testing.F) {
 		// Re-encoding the checksum of the body must give the input.
 		body := input[:len(input)-checksumLength]
 		sum := make([]byte, checksumLength)
-		putChecksum(sum, crc32.ChecksumIEEE([]byte(body)))
+		putChecksum(sum, crc32.Checksum([]byte(body), crc32.MakeTable(crc32.Castagnoli)))
 		if body+string(sum) != input {
 			t.Fatal("accepted a value whose checksum does not re-encode")
 		}

@@ -72,12 +72,14 @@ func tenantID(i int) string { return tenantIDs[i%owners] }
 
 // Value format of the benchmark tokens, the one Manager.Create issues: the
 // default prefix, 43 random base62 characters and a checksum of 6 base62
-// characters holding the CRC-32 (IEEE) of the rest.
+// characters holding the CRC-32C (Castagnoli) of the rest.
 const (
 	base62         = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	randomLength   = 43
 	checksumLength = 6
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // newValues returns n distinct token values. A seeded generator makes
 // every run store the same values. They serve as well as values from
@@ -92,7 +94,7 @@ func newValues(n int, seed uint64) []string {
 		for j := range random {
 			random[j] = base62[rng.IntN(len(base62))]
 		}
-		sum := uint64(crc32.ChecksumIEEE(buf[:len(buf)-checksumLength]))
+		sum := uint64(crc32.Checksum(buf[:len(buf)-checksumLength], castagnoli))
 		for j := len(buf) - 1; j >= len(buf)-checksumLength; j-- {
 			buf[j] = base62[sum%62]
 			sum /= 62
