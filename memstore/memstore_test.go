@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +28,45 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(*testing.T) apitoken.Store { return memstore.New() })
+}
+
+// enabledBridgeStore is a broken memstore whose LookupCredential reports
+// every backward-compatible token as enabled, so that a disabled bridge
+// token still verifies.
+type enabledBridgeStore struct {
+	*memstore.Store
+}
+
+func (s enabledBridgeStore) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
+	c, err := s.Store.LookupCredential(ctx, d)
+	if c.BackwardCompatible {
+		c.Disabled = false
+	}
+	return c, err
+}
+
+// brokenConformanceEnv is the environment variable that tells the child
+// process of TestConformanceRejectsBrokenStore to run the suite.
+const brokenConformanceEnv = "MEMSTORE_TEST_BROKEN_CONFORMANCE"
+
+// TestConformanceRejectsBrokenStore runs the conformance suite over
+// enabledBridgeStore in a child process and checks that its legacy rules
+// fail. They can only fail if they verify with LookupCredential, as the
+// Manager does.
+func TestConformanceRejectsBrokenStore(t *testing.T) {
+	if os.Getenv(brokenConformanceEnv) == "1" {
+		storetest.Run(t, func(*testing.T) apitoken.Store { return enabledBridgeStore{memstore.New()} })
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestConformanceRejectsBrokenStore$")
+	cmd.Env = append(os.Environ(), brokenConformanceEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the conformance suite passed a store that verifies disabled backward-compatible tokens")
+	// The output is not printed, because it may contain issued values.
+	if !strings.Contains(string(out), "--- FAIL: TestConformanceRejectsBrokenStore/Legacy/") {
+		t.Errorf("the conformance suite failed the broken store, but not in its legacy rules")
+	}
 }
 
 // TestNoGoroutineLeft runs a whole token life on memstore and checks that
