@@ -18,8 +18,9 @@ import (
 
 // Store is an in-memory apitoken.Store. It is safe for concurrent use,
 // starts no goroutines, and copies records on the way in and out, so
-// callers can never change what it holds. The zero value is not usable;
-// call New.
+// callers cannot change what it holds through them. The one exception is
+// the permission list that LookupCredential returns. The zero value is
+// not usable; call New.
 //
 // A stored token takes about 600 to 900 bytes on amd64. Its record takes
 // 336 bytes. What verification reads is copied into a slot of 128 bytes,
@@ -260,6 +261,11 @@ func (s *Store) Lookup(ctx context.Context, digest apitoken.Digest) (apitoken.Re
 
 // LookupCredential implements apitoken.CredentialStore. It reads one slot
 // of 128 bytes, under the lock of the digest's shard only.
+//
+// The Permissions of the result is the list that every stored record
+// with these permissions shares, not a copy. A caller that modifies it
+// changes the permissions of all those tokens, and the store can panic
+// on a later change to one of them.
 func (s *Store) LookupCredential(ctx context.Context, digest apitoken.Digest) (c apitoken.Credential, err error) {
 	if err := ctx.Err(); err != nil {
 		return c, err
