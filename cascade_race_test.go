@@ -15,7 +15,7 @@ import (
 // record is created or updated, so that a test can run an owner cascade
 // between the Manager's checks and its write.
 type hookStore struct {
-	apitoken.Store
+	*memstore.Store
 	beforeCreate func()
 	beforeUpdate func()
 }

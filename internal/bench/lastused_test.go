@@ -15,9 +15,11 @@ import (
 )
 
 // countingStore counts the calls of SetLastUsed: the only store write that
-// verification makes.
+// verification makes. It embeds the memstore itself, not the Store
+// interface, so that verification reads through LookupCredential as it
+// does on a bare memstore.
 type countingStore struct {
-	apitoken.Store
+	*memstore.Store
 	writes atomic.Int64
 }
 
