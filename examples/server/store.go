@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ func openStore(ctx context.Context, dsn, dataDir string) (apitoken.Store, func()
 	switch lower := strings.ToLower(dsn); {
 	case dsn == "":
 		path := filepath.Join(dataDir, sqliteFile)
+		if err := createPrivateFile(path); err != nil {
+			return nil, nil, "", err
+		}
 		dsn, description = "sqlite:"+path, "SQLite "+path
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
 		description = "PostgreSQL"
@@ -60,4 +64,16 @@ func openStore(ctx context.Context, dsn, dataDir string) (apitoken.Store, func()
 		return nil, nil, "", errors.Join(fmt.Errorf("create or update the tables in %s: %w", description, err), closeStore())
 	}
 	return store, closeStore, description, nil
+}
+
+// createPrivateFile creates an empty file at path that only its owner may
+// read and write, unless the file exists. SQLite would create the database
+// with the umask's mode, often readable by every user, and it gives its
+// journal and WAL files the mode of the database.
+func createPrivateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create the SQLite database %s: %w", path, err)
+	}
+	return f.Close()
 }
