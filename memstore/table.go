@@ -120,7 +120,10 @@ const minSlots = 8
 
 // hash returns the hash of a digest: its first eight bytes. A digest is
 // the SHA-256 of a random value, so its bits are already uniform, and no
-// client can choose the digests of stored records to crowd one slot.
+// client can choose the digests of stored records to crowd one slot. A
+// client can aim the lookup of an unknown digest at a chosen slot, but it
+// cannot lengthen the run of full slots that the probe walks, because only
+// stored records fill slots.
 // Store.shard takes the low bits to pick a shard, and the shard takes the
 // remaining bits for the slot.
 func hash(d apitoken.Digest) uint64 {
