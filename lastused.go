@@ -27,6 +27,9 @@ type lastUsedTracker struct {
 	// it held goes on without flushing. FlushLastUsed waits for it, so
 	// that Close writes what a failed flush put back.
 	flushing sync.Mutex
+	// resolution is touchResolution, or the interval when that is
+	// shorter, in nanoseconds.
+	resolution int64
 }
 
 const pendingShards = 64
@@ -40,11 +43,17 @@ type pendingShard struct {
 
 // touchResolution is the step below which a pending time is not moved
 // forward, so that a token verified many times a second takes the write
-// lock of its shard about once a second, not on every verification.
+// lock of its shard about once a second, not on every verification. A
+// shorter interval takes its place, because otherwise a flush could write
+// a time more than the interval before the last use.
 const touchResolution = time.Second
 
 func newLastUsedTracker(interval time.Duration, start time.Time) *lastUsedTracker {
-	t := &lastUsedTracker{interval: interval, seed: maphash.MakeSeed()}
+	t := &lastUsedTracker{
+		interval:   interval,
+		resolution: int64(min(interval, touchResolution)),
+		seed:       maphash.MakeSeed(),
+	}
 	for i := range t.shards {
 		t.shards[i].times = map[string]int64{}
 	}
@@ -59,7 +68,7 @@ func (t *lastUsedTracker) touch(id string, stored, now time.Time) bool {
 		return false
 	}
 	at := now.UnixNano()
-	t.record(id, at, int64(touchResolution))
+	t.record(id, at, t.resolution)
 	return at >= t.nextFlush.Load()
 }
 

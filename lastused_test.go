@@ -60,3 +60,17 @@ func TestTrackerKeepsTimesAcrossTake(t *testing.T) {
 		assert.True(t, latest[id].Equal(start.Add(rounds*time.Second)), "token %s: latest time %v", id, latest[id])
 	}
 }
+
+func TestTrackerIntervalBelowResolution(t *testing.T) {
+	// With an interval shorter than touchResolution, a use more than one
+	// interval after the pending time must move it forward, or the next
+	// flush writes a time older than the interval allows.
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	const interval = 100 * time.Millisecond
+	tr := newLastUsedTracker(interval, start)
+	tr.touch("tok", time.Time{}, start.Add(10*time.Millisecond))
+	last := start.Add(150 * time.Millisecond)
+	tr.touch("tok", time.Time{}, last)
+	got := tr.take()
+	assert.False(t, got["tok"].Before(last.Add(-interval)), "pending time %v is more than %v before the last use at %v", got["tok"], interval, last)
+}
