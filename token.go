@@ -36,8 +36,12 @@ var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}_$`)
 //	\bapt_[0-9A-Za-z]{49}\b
 //
 // The last 6 characters are a checksum, so a scanner can also reject random
-// matches by checking it with CheckValue.
+// matches by checking it with CheckValue. An empty prefix means
+// DefaultPrefix, as it does in Config.Prefix and CheckValue.
 func ValuePattern(prefix string) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
 	return `\b` + regexp.QuoteMeta(prefix) + fmt.Sprintf("[0-9A-Za-z]{%d}", randomLength+checksumLength) + `\b`
 }
 

@@ -151,6 +151,20 @@ func TestCustomPrefix(t *testing.T) {
 	assert.Regexp(t, ValuePattern("acme_"), string(value))
 }
 
+func TestValuePatternEmptyPrefix(t *testing.T) {
+	// An empty prefix means DefaultPrefix in Config.Prefix and CheckValue,
+	// so a scanner that passes the configured prefix to both must find
+	// the values that CheckValue accepts.
+	f, err := newFormat("")
+	require.NoError(t, err)
+	value, _, err := f.generate()
+	require.NoError(t, err)
+	require.True(t, CheckValue("", string(value)))
+	pattern := regexp.MustCompile(ValuePattern(""))
+	assert.True(t, pattern.MatchString(string(value)), "ValuePattern(\"\") does not match a value that CheckValue(\"\") accepts")
+	assert.Equal(t, ValuePattern(DefaultPrefix), ValuePattern(""))
+}
+
 func TestValueIsRedacted(t *testing.T) {
 	f, err := newFormat("")
 	require.NoError(t, err)
