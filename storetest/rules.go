@@ -25,8 +25,9 @@ func runManagerRules(t *testing.T, newStore NewStore) {
 		_, value := e.createRead("bob")
 		s := string(value)
 		assert.True(t, strings.HasPrefix(s, apitoken.DefaultPrefix))
-		assert.Len(t, s, len(apitoken.DefaultPrefix)+49)
-		assert.Regexp(t, regexp.MustCompile(apitoken.ValuePattern(apitoken.DefaultPrefix)), s)
+		assert.Equal(t, len(apitoken.DefaultPrefix)+49, len(s), "value length")
+		pattern := regexp.MustCompile(apitoken.ValuePattern(apitoken.DefaultPrefix))
+		assert.True(t, pattern.MatchString(s), "value does not match the scanner pattern")
 		assert.True(t, apitoken.CheckValue(apitoken.DefaultPrefix, s))
 	})
 

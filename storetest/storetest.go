@@ -153,6 +153,7 @@ func (e *env) verify(value apitoken.Value) (apitoken.Principal, error) {
 func (e *env) requireValid(value apitoken.Value) apitoken.Principal {
 	e.t.Helper()
 	p, err := e.verify(value)
+	e.requireNoSecret(err)
 	require.NoError(e.t, err, "value must verify")
 	return p
 }
@@ -161,9 +162,9 @@ func (e *env) requireValid(value apitoken.Value) apitoken.Principal {
 func (e *env) requireRejected(value apitoken.Value, target error) {
 	e.t.Helper()
 	_, err := e.verify(value)
+	e.requireNoSecret(err)
 	require.ErrorIs(e.t, err, target, "value must be rejected")
 	require.True(e.t, apitoken.IsCredentialError(err), "rejection must be a credential error")
-	e.requireNoSecret(err)
 }
 
 // requireNoSecret fails if the error's message holds any issued value.
