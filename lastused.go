@@ -64,10 +64,10 @@ func newLastUsedTracker(interval time.Duration, start time.Time) *lastUsedTracke
 // touch records that the token was used at now, given the last-used time
 // the store holds for it, and reports whether a flush is due.
 func (t *lastUsedTracker) touch(id string, stored, now time.Time) bool {
-	if !stored.IsZero() && now.Sub(stored) < t.interval {
+	at := now.UnixNano()
+	if !stored.IsZero() && at-stored.UnixNano() < int64(t.interval) {
 		return false
 	}
-	at := now.UnixNano()
 	t.record(id, at, t.resolution)
 	return at >= t.nextFlush.Load()
 }
