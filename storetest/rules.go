@@ -669,6 +669,22 @@ func runManagerRules(t *testing.T, newStore NewStore) {
 		assert.Equal(t, writes+1, e.store.lastUsedSet.Load(), "a fresh stored time needs no write")
 	})
 
+	t.Run("verification is one store read", func(t *testing.T) {
+		e := newEnv(t, newStore)
+		_, value := e.createRead("bob")
+		e.requireValid(value)
+		require.NoError(t, e.m.FlushLastUsed(e.ctx))
+
+		// The stored last-used time is now fresh, so verification needs
+		// nothing from the store but the token.
+		calls, lookups := e.store.calls.Load(), e.store.lookups.Load()
+		for range 10 {
+			e.requireValid(value)
+		}
+		assert.Equal(t, lookups+10, e.store.lookups.Load(), "each verification looks the token up once")
+		assert.Equal(t, calls+10, e.store.calls.Load(), "verification calls the store for nothing else")
+	})
+
 	t.Run("close writes pending last-used times", func(t *testing.T) {
 		e := newEnv(t, newStore)
 		tok, value := e.createRead("bob")

@@ -244,13 +244,22 @@ var errFault = errors.New("storetest: injected store failure")
 // is set.
 type faultyStore struct {
 	apitoken.Store
-	fail        atomic.Bool
+	fail atomic.Bool
+	// calls counts the calls of every method, lookups those of Lookup and
+	// LookupCredential, and lastUsedSet those of SetLastUsed.
+	calls       atomic.Int64
 	lookups     atomic.Int64
 	lastUsedSet atomic.Int64
 }
 
+// failing counts a call and reports whether it must fail.
+func (s *faultyStore) failing() bool {
+	s.calls.Add(1)
+	return s.fail.Load()
+}
+
 func (s *faultyStore) Create(ctx context.Context, rec *apitoken.Record) error {
-	if s.fail.Load() {
+	if s.failing() {
 		return errFault
 	}
 	return s.Store.Create(ctx, rec)
@@ -258,7 +267,7 @@ func (s *faultyStore) Create(ctx context.Context, rec *apitoken.Record) error {
 
 func (s *faultyStore) Lookup(ctx context.Context, d apitoken.Digest) (apitoken.Record, error) {
 	s.lookups.Add(1)
-	if s.fail.Load() {
+	if s.failing() {
 		return apitoken.Record{}, errFault
 	}
 	return s.Store.Lookup(ctx, d)
@@ -274,21 +283,21 @@ type faultyCredentialStore struct {
 
 func (s *faultyCredentialStore) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
 	s.lookups.Add(1)
-	if s.fail.Load() {
+	if s.failing() {
 		return apitoken.Credential{}, errFault
 	}
 	return s.credentials.LookupCredential(ctx, d)
 }
 
 func (s *faultyStore) Update(ctx context.Context, rec *apitoken.Record) error {
-	if s.fail.Load() {
+	if s.failing() {
 		return errFault
 	}
 	return s.Store.Update(ctx, rec)
 }
 
 func (s *faultyStore) UpdateOwner(ctx context.Context, ownerID string, fn apitoken.CascadeFunc) ([]apitoken.Change, error) {
-	if s.fail.Load() {
+	if s.failing() {
 		return nil, errFault
 	}
 	return s.Store.UpdateOwner(ctx, ownerID, fn)
@@ -296,35 +305,42 @@ func (s *faultyStore) UpdateOwner(ctx context.Context, ownerID string, fn apitok
 
 func (s *faultyStore) SetLastUsed(ctx context.Context, times map[string]time.Time) error {
 	s.lastUsedSet.Add(1)
-	if s.fail.Load() {
+	if s.failing() {
 		return errFault
 	}
 	return s.Store.SetLastUsed(ctx, times)
 }
 
 func (s *faultyStore) Get(ctx context.Context, id string) (apitoken.Record, error) {
-	if s.fail.Load() {
+	if s.failing() {
 		return apitoken.Record{}, errFault
 	}
 	return s.Store.Get(ctx, id)
 }
 
 func (s *faultyStore) LookupLegacy(ctx context.Context, uuid string) (apitoken.Record, error) {
-	if s.fail.Load() {
+	if s.failing() {
 		return apitoken.Record{}, errFault
 	}
 	return s.Store.LookupLegacy(ctx, uuid)
 }
 
 func (s *faultyStore) Delete(ctx context.Context, id string) error {
-	if s.fail.Load() {
+	if s.failing() {
 		return errFault
 	}
 	return s.Store.Delete(ctx, id)
 }
 
+func (s *faultyStore) List(ctx context.Context, f apitoken.Filter) (apitoken.Page, error) {
+	if s.failing() {
+		return apitoken.Page{}, errFault
+	}
+	return s.Store.List(ctx, f)
+}
+
 func (s *faultyStore) Purge(ctx context.Context, cutoff time.Time, limit int) ([]apitoken.Record, error) {
-	if s.fail.Load() {
+	if s.failing() {
 		return nil, errFault
 	}
 	return s.Store.Purge(ctx, cutoff, limit)
