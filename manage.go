@@ -97,10 +97,8 @@ func (m *Manager) insert(ctx context.Context, rec *Record) (Value, error) {
 // token's permissions. An owner cascade that ran between those checks and
 // the insert did not see rec, and the host changes its directory before it
 // reports the change, so this read sees the change whenever the cascade
-// missed the token.
-//
-// NOTE: a CachedPolicy may still return the owner as they were before the
-// change, if a concurrent read filled the cache after the cascade's Forget.
+// missed the token. A CachedPolicy serves no read older than the cascade's
+// Forget, because it does not cache a read that was under way during one.
 func (m *Manager) confirmOwner(ctx context.Context, rec *Record) error {
 	var owner User
 	err := m.checkOwnerActive(ctx, rec.OwnerID, rec.ID, &owner)

@@ -245,6 +245,10 @@ type CachedPolicy struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedUser
+	// forgetCount counts the calls of Forget. A User call stores what it read
+	// only if no Forget ran while it read, because the read may predate
+	// the change that the Forget reports.
+	forgetCount uint64
 }
 
 type cachedUser struct {
@@ -267,6 +271,7 @@ func (c *CachedPolicy) User(ctx context.Context, id string) (User, error) {
 	now := c.clock.Now()
 	c.mu.Lock()
 	e, ok := c.entries[id]
+	forgetCount := c.forgetCount
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.user, nil
@@ -279,6 +284,9 @@ func (c *CachedPolicy) User(ctx context.Context, id string) (User, error) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.forgetCount != forgetCount {
+		return u, nil
+	}
 	if len(c.entries) >= c.maxSize {
 		// Drop expired entries first, then arbitrary ones: the cache only
 		// saves calls, so losing an entry costs one call to the Policy.
@@ -305,10 +313,13 @@ func (c *CachedPolicy) ValidPermission(name string) bool {
 	return c.policy.ValidPermission(name)
 }
 
-// Forget drops the cached entry of the user.
+// Forget drops the cached entry of the user. A User call that is reading
+// from the wrapped Policy meanwhile returns what it read but does not
+// cache it.
 func (c *CachedPolicy) Forget(id string) {
 	c.mu.Lock()
 	delete(c.entries, id)
+	c.forgetCount++
 	c.mu.Unlock()
 }
 

@@ -2,6 +2,7 @@ package apitoken_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,6 +114,55 @@ func TestCachedPolicy(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.LessOrEqual(t, inner.calls, 10, "the cache stays bounded and working")
+}
+
+// pausingPolicy, while pause is set, blocks each User call between
+// reading the wrapped Policy and returning, until the test releases it.
+type pausingPolicy struct {
+	apitoken.Policy
+	pause   atomic.Bool
+	read    chan struct{}
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (p *pausingPolicy) User(ctx context.Context, id string) (apitoken.User, error) {
+	p.calls.Add(1)
+	u, err := p.Policy.User(ctx, id)
+	if p.pause.Load() {
+		p.read <- struct{}{}
+		<-p.release
+	}
+	return u, err
+}
+
+func TestCachedPolicyForgetDuringRead(t *testing.T) {
+	ctx := context.Background()
+	dir, err := apitoken.NewDirectory(map[string]apitoken.RoleDefinition{"analyst": {Permissions: []string{"a"}}})
+	require.NoError(t, err)
+	require.NoError(t, dir.PutUser(apitoken.DirectoryUser{ID: "bob", TenantID: "acme", Role: "analyst"}))
+	inner := &pausingPolicy{Policy: dir, read: make(chan struct{}), release: make(chan struct{})}
+	cached := apitoken.NewCachedPolicy(inner, time.Hour, 100, nil)
+
+	// A read of bob's old state is under way when the host changes the
+	// directory and reports the change.
+	inner.pause.Store(true)
+	stale := make(chan apitoken.User, 1)
+	go func() {
+		u, _ := cached.User(ctx, "bob")
+		stale <- u
+	}()
+	<-inner.read
+	require.NoError(t, dir.PutUser(apitoken.DirectoryUser{ID: "bob", TenantID: "acme", Role: "analyst", Disabled: true}))
+	cached.Forget("bob")
+	inner.pause.Store(false)
+	inner.release <- struct{}{}
+	assert.False(t, (<-stale).Disabled, "the read under way returns the state it read")
+
+	u, err := cached.User(ctx, "bob")
+	require.NoError(t, err)
+	assert.True(t, u.Disabled, "the read that raced Forget left the old state cached")
+	assert.Equal(t, int64(2), inner.calls.Load(), "the second read reached the wrapped Policy")
 }
 
 func TestCascadeForgetsCachedOwner(t *testing.T) {
