@@ -100,19 +100,6 @@ func (s *legacyCountingStore) List(ctx context.Context, f apitoken.Filter) (apit
 	return page, err
 }
 
-// legacyCountingCredentialStore is a legacyCountingStore over a store that
-// is also an apitoken.CredentialStore. The embedded Store interface hides
-// LookupCredential, so without this type the legacy rules would verify
-// token values with Lookup, which the Manager never calls on such a store.
-type legacyCountingCredentialStore struct {
-	*legacyCountingStore
-	credentials apitoken.CredentialStore
-}
-
-func (s *legacyCountingCredentialStore) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
-	return s.credentials.LookupCredential(ctx, d)
-}
-
 // newLegacyEnv returns an env whose store counts legacy lookups.
 func newLegacyEnv(t *testing.T, newStore NewStore, configure ...func(*apitoken.Config)) (*env, *legacyCountingStore) {
 	t.Helper()
@@ -120,7 +107,7 @@ func newLegacyEnv(t *testing.T, newStore NewStore, configure ...func(*apitoken.C
 	e := newEnv(t, func(t *testing.T) apitoken.Store {
 		counting.Store = newStore(t)
 		if cs, ok := counting.Store.(apitoken.CredentialStore); ok {
-			return &legacyCountingCredentialStore{legacyCountingStore: counting, credentials: cs}
+			return &credentialWrapper{Store: counting, lookup: cs.LookupCredential}
 		}
 		return counting
 	}, configure...)

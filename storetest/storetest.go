@@ -109,8 +109,8 @@ func newEnv(t *testing.T, newStore NewStore, configure ...func(*apitoken.Config)
 		events: &eventLog{},
 	}
 	e.managed = e.store
-	if cs, ok := e.store.Store.(apitoken.CredentialStore); ok {
-		e.managed = &faultyCredentialStore{faultyStore: e.store, credentials: cs}
+	if _, ok := e.store.Store.(apitoken.CredentialStore); ok {
+		e.managed = &credentialWrapper{Store: e.store, lookup: e.store.lookupCredential}
 	}
 	cfg := apitoken.Config{
 		Store:   e.managed,
@@ -273,20 +273,27 @@ func (s *faultyStore) Lookup(ctx context.Context, d apitoken.Digest) (apitoken.R
 	return s.Store.Lookup(ctx, d)
 }
 
-// faultyCredentialStore is a faultyStore over a store that is also an
-// apitoken.CredentialStore, so that the Manager's rules run over the
-// store's own verification read, with the same counting and failures.
-type faultyCredentialStore struct {
-	*faultyStore
-	credentials apitoken.CredentialStore
-}
-
-func (s *faultyCredentialStore) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
+// lookupCredential calls LookupCredential of the wrapped store, which
+// must be an apitoken.CredentialStore, counted and failed as Lookup is.
+func (s *faultyStore) lookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
 	s.lookups.Add(1)
 	if s.failing() {
 		return apitoken.Credential{}, errFault
 	}
-	return s.credentials.LookupCredential(ctx, d)
+	return s.Store.(apitoken.CredentialStore).LookupCredential(ctx, d)
+}
+
+// credentialWrapper gives a store wrapper the LookupCredential of the store
+// it wraps. A wrapper that embeds the apitoken.Store interface hides that
+// method, and the Manager would then verify with Lookup, which it never
+// calls on a CredentialStore.
+type credentialWrapper struct {
+	apitoken.Store
+	lookup func(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error)
+}
+
+func (s *credentialWrapper) LookupCredential(ctx context.Context, d apitoken.Digest) (apitoken.Credential, error) {
+	return s.lookup(ctx, d)
 }
 
 func (s *faultyStore) Update(ctx context.Context, rec *apitoken.Record) error {
