@@ -89,8 +89,9 @@ func (t *lastUsedTracker) record(id string, at, resolution int64) {
 	sh.mu.Unlock()
 }
 
-// take removes and returns every pending time. A time recorded while take
-// runs is either taken or stays for the next call.
+// take removes and returns every pending time, in UTC to the microsecond as
+// stores keep times. A time recorded while take runs is either taken or
+// stays for the next call.
 func (t *lastUsedTracker) take() map[string]time.Time {
 	all := map[string]time.Time{}
 	for i := range t.shards {
@@ -100,7 +101,7 @@ func (t *lastUsedTracker) take() map[string]time.Time {
 		sh.times = make(map[string]int64, len(times))
 		sh.mu.Unlock()
 		for id, at := range times {
-			all[id] = time.Unix(0, at)
+			all[id] = time.Unix(0, at).UTC().Truncate(time.Microsecond)
 		}
 	}
 	return all
@@ -146,9 +147,6 @@ func (m *Manager) flushLastUsed(ctx context.Context) error {
 	times := t.take()
 	if len(times) == 0 {
 		return nil
-	}
-	for id, at := range times {
-		times[id] = at.UTC().Truncate(time.Microsecond)
 	}
 	if err := m.store.SetLastUsed(ctx, times); err != nil {
 		t.restore(times)

@@ -45,8 +45,8 @@ func (s enabledBridgeStore) LookupCredential(ctx context.Context, d apitoken.Dig
 	return c, err
 }
 
-// brokenConformanceEnv is the environment variable that tells the child
-// process of TestConformanceRejectsBrokenStore to run the suite.
+// brokenConformanceEnv is the environment variable that, set to 1, makes
+// TestConformanceRejectsBrokenStore run the suite in its child process.
 const brokenConformanceEnv = "MEMSTORE_TEST_BROKEN_CONFORMANCE"
 
 // TestConformanceRejectsBrokenStore runs the conformance suite over

@@ -99,19 +99,13 @@ func (sl *slot) fill(c *apitoken.Credential) {
 	}
 }
 
-// zeroSec is the Unix time in seconds of the zero time.Time.
-var zeroSec = time.Time{}.Unix()
-
 func splitTime(t time.Time) (int64, int32) {
 	return t.Unix(), int32(t.Nanosecond())
 }
 
-// joinTime returns the UTC instant of splitTime's result, and the zero
-// time for the zero time.
+// joinTime returns the UTC instant of splitTime's result. The zero time
+// comes back equal to time.Time{}, so IsZero still reports it.
 func joinTime(sec int64, nsec int32) time.Time {
-	if sec == zeroSec && nsec == 0 {
-		return time.Time{}
-	}
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
